@@ -1,0 +1,57 @@
+"""Settings, read from the environment (prefix ``EVENT_TRIGGERS_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; the defaults make a single-machine dev stack."""
+
+    model_config = SettingsConfigDict(env_prefix="EVENT_TRIGGERS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".event-triggers")
+    database_url: str | None = None
+    """SQLAlchemy async URL; default: a SQLite file in ``data_dir``."""
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "event-triggers"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str | None = None
+    """Base URL subscribers use for callbacks; default ``http://{api_host}:{api_port}``."""
+
+    catalog_dirs: list[Path] = Field(default_factory=list)
+    """Extra directories of trigger definitions (``*.json``), added to the built-in catalog."""
+
+    server_key: str | None = None
+    """Key that derives invocation secrets (HMAC); default: generated once into ``data_dir``."""
+
+    # Delivery
+    delivery_timeout: timedelta = timedelta(seconds=10)
+    retry_initial_interval: timedelta = timedelta(seconds=5)
+    retry_backoff: float = 2.0
+    retry_max_interval: timedelta = timedelta(hours=1)
+    fire_and_forget_retry_window: timedelta = timedelta(hours=24)
+    eventbridge_source_prefix: str = "event-triggers"
+    aws_region: str = "us-east-1"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'event-triggers.db'}"
+
+    @property
+    def callback_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

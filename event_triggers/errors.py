@@ -1,0 +1,64 @@
+"""Domain errors. The API maps each to an HTTP status and the SailPoint error body."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: a problem the caller can fix, reported with a 4xx."""
+
+    status_code = 400
+    detail_code = "400.0 Bad request syntax"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidField(DomainError):
+    """A request field is missing or wrong; the message names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(DomainError):
+    status_code = 404
+    detail_code = "404 Not found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    detail_code = "409 Conflict"
+
+
+class Gone(DomainError):
+    status_code = 410
+    detail_code = "410 Gone"
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    detail_code = "401 Unauthorized"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    detail_code = "403 Forbidden"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    detail_code = "413 Payload too large"
+
+
+class Unavailable(DomainError):
+    """A dependency (Temporal, a worker) did not answer in time; the caller should retry."""
+
+    status_code = 503
+    detail_code = "503 Service unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
