@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sysconfig
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from event_triggers.config import Settings
+from event_triggers.errors import Unavailable
 
 TRIGGER_ID = SearchAttributeKey.for_keyword("TriggerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("SubscriptionId")
@@ -64,3 +68,30 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+class TemporalConnection:
+    """Connects on first use and reconnects after a failure, so a process can start before Temporal."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await connect(self._settings)
+                    except Exception as exc:
+                        raise Unavailable(f"Temporal at {self._settings.temporal_address}: {exc}") from exc
+        return self._client
+
+    async def check(self) -> None:
+        """Raise ``Unavailable`` unless the Temporal frontend answers now."""
+        client = await self.client()
+        try:
+            await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=3))
+        except Exception as exc:
+            raise Unavailable(f"Temporal at {self._settings.temporal_address}: {exc}") from exc

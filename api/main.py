@@ -1,0 +1,49 @@
+"""The REST API: SailPoint Triggers API v1 plus our extensions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import health, subscriptions, triggers
+from api.state import AppState
+from event_triggers import __version__
+from event_triggers.catalog import load_catalog
+from event_triggers.config import Settings, get_settings
+from event_triggers.store import Store
+from event_triggers.temporal import TemporalConnection
+
+
+async def build_state(settings: Settings) -> AppState:
+    """Load the catalog (fails fast on a bad definition), open the store, prepare Temporal."""
+    catalog = load_catalog(extra_dirs=settings.catalog_dirs)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.from_url(settings.effective_database_url)
+    await store.create_schema()
+    return AppState(settings=settings, store=store, catalog=catalog, temporal=TemporalConnection(settings))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await build_state(settings or get_settings())
+        app.state.app_state = state
+        yield
+        await state.store.close()
+
+    app = FastAPI(title="Event Triggers", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(triggers.router)
+    app.include_router(subscriptions.router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import StateDep
+from event_triggers.errors import Unavailable
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/health")
+async def health(state: StateDep) -> JSONResponse:
+    """200 only when both the store and Temporal answer; 503 names what does not."""
+    problems: dict[str, str] = {}
+    try:
+        await state.store.ping()
+    except Exception as exc:
+        problems["store"] = str(exc)
+    try:
+        await state.temporal.check()
+    except Unavailable as exc:
+        problems["temporal"] = exc.message
+    if problems:
+        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ok"})

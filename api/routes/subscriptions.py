@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from api.deps import CatalogDep, CollectionDep, StoreDep
+from event_triggers import subscriptions as service
+from event_triggers.collection import apply_collection
+from event_triggers.errors import InvalidField
+from event_triggers.filters import validate_filter
+from event_triggers.models import (
+    SubscriptionFields,
+    SubscriptionPublic,
+    SubscriptionReplace,
+    ValidateFilterRequest,
+    ValidateFilterResult,
+)
+
+router = APIRouter(prefix="/trigger-subscriptions/v1", tags=["Subscriptions"])
+
+SUBSCRIPTION_FILTERS = {"id": {"eq"}, "triggerId": {"eq"}, "type": {"eq", "le"}}
+SUBSCRIPTION_SORTERS = {"triggerId", "triggerName"}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_subscription(
+    body: SubscriptionFields, store: StoreDep, catalog: CatalogDep
+) -> SubscriptionPublic:
+    subscription = await service.create_subscription(store=store, catalog=catalog, body=body)
+    return service.to_public(subscription, catalog=catalog)
+
+
+@router.get("")
+async def list_subscriptions(
+    store: StoreDep, catalog: CatalogDep, params: CollectionDep, response: Response
+) -> list[dict[str, Any]]:
+    subscriptions = await store.list_subscriptions()
+    page, total = apply_collection(
+        [service.to_public(item, catalog=catalog).model_dump(mode="json") for item in subscriptions],
+        filters=params.filters,
+        sorters=params.sorters,
+        limit=params.limit,
+        offset=params.offset,
+        filter_fields=SUBSCRIPTION_FILTERS,
+        sort_fields=SUBSCRIPTION_SORTERS,
+    )
+    if params.count:
+        response.headers["X-Total-Count"] = str(total)
+    return page
+
+
+@router.post("/validate-filter")
+async def check_filter(body: ValidateFilterRequest) -> ValidateFilterResult:
+    return ValidateFilterResult(**validate_filter(expression=body.filter, data=body.input))
+
+
+@router.get("/{subscription_id}")
+async def get_subscription(subscription_id: str, store: StoreDep, catalog: CatalogDep) -> SubscriptionPublic:
+    subscription = await service.require_subscription(store=store, subscription_id=subscription_id)
+    return service.to_public(subscription, catalog=catalog)
+
+
+@router.put("/{subscription_id}")
+async def replace_subscription(
+    subscription_id: str, body: SubscriptionReplace, store: StoreDep, catalog: CatalogDep
+) -> SubscriptionPublic:
+    subscription = await service.replace_subscription(
+        store=store, catalog=catalog, subscription_id=subscription_id, body=body
+    )
+    return service.to_public(subscription, catalog=catalog)
+
+
+@router.patch(
+    "/{subscription_id}",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+        }
+    },
+)
+async def patch_subscription(
+    subscription_id: str, request: Request, store: StoreDep, catalog: CatalogDep
+) -> SubscriptionPublic:
+    """RFC 6902 JSON Patch; the patched subscription is validated like a PUT."""
+    try:
+        operations = json.loads(await request.body())
+    except ValueError as exc:
+        raise InvalidField("body", f"malformed JSON ({exc})") from None
+    subscription = await service.patch_subscription(
+        store=store, catalog=catalog, subscription_id=subscription_id, operations=operations
+    )
+    return service.to_public(subscription, catalog=catalog)
+
+
+@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_subscription(subscription_id: str, store: StoreDep) -> None:
+    await service.delete_subscription(store=store, subscription_id=subscription_id)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import CatalogDep, CollectionDep
+from event_triggers.collection import apply_collection
+
+router = APIRouter(prefix="/triggers/v1", tags=["Triggers"])
+
+TRIGGER_FILTERS = {"id": {"eq", "ge", "le"}}
+TRIGGER_SORTERS = {"id", "name"}
+
+
+@router.get("")
+async def list_triggers(catalog: CatalogDep, params: CollectionDep, response: Response) -> list[dict[str, Any]]:
+    """The trigger catalog, schemas as strings holding the Avro schema JSON."""
+    page, total = apply_collection(
+        [trigger.to_public() for trigger in catalog.all()],
+        filters=params.filters,
+        sorters=params.sorters,
+        limit=params.limit,
+        offset=params.offset,
+        filter_fields=TRIGGER_FILTERS,
+        sort_fields=TRIGGER_SORTERS,
+    )
+    if params.count:
+        response.headers["X-Total-Count"] = str(total)
+    return page

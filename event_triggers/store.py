@@ -1,0 +1,173 @@
+"""Persistence of subscriptions (SQLAlchemy async; SQLite by default, PostgreSQL with the same code).
+
+Credentials (passwords, bearer tokens, signing secrets) live in their own column, sealed by a
+``SecretSealer`` so they can be encrypted at rest, and are never part of the stored document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Boolean, DateTime, String, Text, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import JSON
+
+from event_triggers.models import SubscriptionFields
+
+
+class SecretSealer(Protocol):
+    """Turns a secret into what the database keeps, and back."""
+
+    def seal(self, plaintext: str) -> str: ...
+
+    def unseal(self, sealed: str) -> str: ...
+
+
+class PlaintextSealer:
+    """Keeps secrets as they are; for tests of the store alone."""
+
+    def seal(self, plaintext: str) -> str:
+        return plaintext
+
+    def unseal(self, sealed: str) -> str:
+        return sealed
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trigger_id: Mapped[str] = mapped_column(String(255), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    credentials: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Subscription(SubscriptionFields):
+    """A stored subscription, secrets included (server side only)."""
+
+    id: str
+    created: datetime
+    modified: datetime
+
+
+# Where each secret sits inside a subscription document.
+_SECRET_PATHS: tuple[tuple[str, str, str], ...] = (
+    ("httpConfig", "basicAuthConfig", "password"),
+    ("httpConfig", "bearerTokenAuthConfig", "bearerToken"),
+)
+
+
+def _split_secrets(document: dict[str, Any]) -> dict[str, str]:
+    """Remove the secrets from ``document`` (in place) and return them keyed by dotted path."""
+    secrets: dict[str, str] = {}
+    for outer, inner, leaf in _SECRET_PATHS:
+        holder = (document.get(outer) or {}).get(inner)
+        if holder and holder.get(leaf) is not None:
+            secrets[f"{outer}.{inner}.{leaf}"] = holder.pop(leaf)
+    return secrets
+
+
+def _merge_secrets(document: dict[str, Any], secrets: dict[str, str]) -> None:
+    for outer, inner, leaf in _SECRET_PATHS:
+        value = secrets.get(f"{outer}.{inner}.{leaf}")
+        holder = (document.get(outer) or {}).get(inner)
+        if value is not None and holder is not None:
+            holder[leaf] = value
+
+
+class Store:
+    """Async data access; one instance per process, sharing one engine."""
+
+    def __init__(self, engine: AsyncEngine, *, sealer: SecretSealer | None = None) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sealer: SecretSealer = sealer or PlaintextSealer()
+
+    @classmethod
+    def from_url(cls, url: str, *, sealer: SecretSealer | None = None) -> Store:
+        return cls(create_async_engine(url, pool_pre_ping=True), sealer=sealer)
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def _to_row_values(self, fields: SubscriptionFields) -> dict[str, Any]:
+        document = fields.model_dump(mode="json")
+        secrets = _split_secrets(document)
+        return {
+            "trigger_id": fields.triggerId,
+            "enabled": fields.enabled,
+            "document": document,
+            "credentials": self.sealer.seal(json.dumps(secrets)) if secrets else None,
+        }
+
+    def _from_row(self, row: SubscriptionRow) -> Subscription:
+        document = json.loads(json.dumps(row.document))
+        if row.credentials:
+            _merge_secrets(document, json.loads(self.sealer.unseal(row.credentials)))
+        return Subscription(id=row.id, created=row.created, modified=row.modified, **document)
+
+    async def add_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
+        now = datetime.now(UTC)
+        row = SubscriptionRow(id=subscription_id, created=now, modified=now, **self._to_row_values(fields))
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return self._from_row(row)
+
+    async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
+        async with self._sessions.begin() as session:
+            row = await session.get(SubscriptionRow, subscription_id)
+            if row is None:
+                raise KeyError(subscription_id)
+            for key, value in self._to_row_values(fields).items():
+                setattr(row, key, value)
+            row.modified = datetime.now(UTC)
+        return self._from_row(row)
+
+    async def get_subscription(self, subscription_id: str) -> Subscription | None:
+        async with self._sessions() as session:
+            row = await session.get(SubscriptionRow, subscription_id)
+            return self._from_row(row) if row else None
+
+    async def list_subscriptions(
+        self, *, trigger_id: str | None = None, enabled_only: bool = False
+    ) -> list[Subscription]:
+        query = select(SubscriptionRow).order_by(SubscriptionRow.created.desc(), SubscriptionRow.id)
+        if trigger_id is not None:
+            query = query.where(SubscriptionRow.trigger_id == trigger_id)
+        if enabled_only:
+            query = query.where(SubscriptionRow.enabled.is_(True))
+        async with self._sessions() as session:
+            rows: Sequence[SubscriptionRow] = (await session.scalars(query)).all()
+            return [self._from_row(row) for row in rows]
+
+    async def count_subscriptions(self, *, trigger_id: str) -> int:
+        query = select(func.count()).select_from(SubscriptionRow).where(SubscriptionRow.trigger_id == trigger_id)
+        async with self._sessions() as session:
+            return int((await session.execute(query)).scalar_one())
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        async with self._sessions.begin() as session:
+            row = await session.get(SubscriptionRow, subscription_id)
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
