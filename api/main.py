@@ -22,9 +22,7 @@ from event_triggers.temporal import TemporalConnection
 async def build_state(settings: Settings) -> AppState:
     """Load the catalog (fails fast on a bad definition), open the store, prepare Temporal."""
     catalog = load_catalog(extra_dirs=settings.catalog_dirs)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.from_url(settings.effective_database_url)
-    await store.create_schema()
+    store = await Store.open(settings)
     return AppState(settings=settings, store=store, catalog=catalog, temporal=TemporalConnection(settings))
 
 

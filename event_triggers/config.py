@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     server_key: str | None = None
     """Key that derives invocation secrets (HMAC); default: generated once into ``data_dir``."""
 
+    secret_keys: str | None = None
+    """Keys that encrypt credentials at rest, ``kid:base64,...`` (first is current); default: a key file."""
+
     # Delivery
     delivery_timeout: timedelta = timedelta(seconds=10)
     retry_initial_interval: timedelta = timedelta(seconds=5)

@@ -16,25 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
 
+from event_triggers.config import Settings
+from event_triggers.keys import secret_box
 from event_triggers.models import SubscriptionFields
 
 
 class SecretSealer(Protocol):
-    """Turns a secret into what the database keeps, and back."""
+    """Turns a secret into what the database keeps, and back (``SecretBox``: AES-GCM with key ids)."""
 
-    def seal(self, plaintext: str) -> str: ...
+    def encrypt(self, plaintext: str) -> str: ...
 
-    def unseal(self, sealed: str) -> str: ...
-
-
-class PlaintextSealer:
-    """Keeps secrets as they are; for tests of the store alone."""
-
-    def seal(self, plaintext: str) -> str:
-        return plaintext
-
-    def unseal(self, sealed: str) -> str:
-        return sealed
+    def decrypt(self, token: str) -> str: ...
 
 
 class Base(DeclarativeBase):
@@ -89,14 +81,21 @@ def _merge_secrets(document: dict[str, Any], secrets: dict[str, str]) -> None:
 class Store:
     """Async data access; one instance per process, sharing one engine."""
 
-    def __init__(self, engine: AsyncEngine, *, sealer: SecretSealer | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, sealer: SecretSealer) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self.sealer: SecretSealer = sealer or PlaintextSealer()
+        self.sealer = sealer
 
     @classmethod
-    def from_url(cls, url: str, *, sealer: SecretSealer | None = None) -> Store:
-        return cls(create_async_engine(url, pool_pre_ping=True), sealer=sealer)
+    async def open(cls, settings: Settings) -> Store:
+        """The store every process uses: database from settings, credentials sealed, schema created."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(
+            create_async_engine(settings.effective_database_url, pool_pre_ping=True),
+            sealer=secret_box(settings),
+        )
+        await store.create_schema()
+        return store
 
     async def create_schema(self) -> None:
         async with self.engine.begin() as connection:
@@ -116,13 +115,13 @@ class Store:
             "trigger_id": fields.triggerId,
             "enabled": fields.enabled,
             "document": document,
-            "credentials": self.sealer.seal(json.dumps(secrets)) if secrets else None,
+            "credentials": self.sealer.encrypt(json.dumps(secrets)) if secrets else None,
         }
 
     def _from_row(self, row: SubscriptionRow) -> Subscription:
         document = json.loads(json.dumps(row.document))
         if row.credentials:
-            _merge_secrets(document, json.loads(self.sealer.unseal(row.credentials)))
+            _merge_secrets(document, json.loads(self.sealer.decrypt(row.credentials)))
         return Subscription(id=row.id, created=row.created, modified=row.modified, **document)
 
     async def add_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
@@ -160,7 +159,9 @@ class Store:
             return [self._from_row(row) for row in rows]
 
     async def count_subscriptions(self, *, trigger_id: str) -> int:
-        query = select(func.count()).select_from(SubscriptionRow).where(SubscriptionRow.trigger_id == trigger_id)
+        query = (
+            select(func.count()).select_from(SubscriptionRow).where(SubscriptionRow.trigger_id == trigger_id)
+        )
         async with self._sessions() as session:
             return int((await session.execute(query)).scalar_one())
 

@@ -77,7 +77,9 @@ async def replace_subscription(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+            "content": {
+                "application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}
+            },
         }
     },
 )

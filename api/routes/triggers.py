@@ -14,7 +14,9 @@ TRIGGER_SORTERS = {"id", "name"}
 
 
 @router.get("")
-async def list_triggers(catalog: CatalogDep, params: CollectionDep, response: Response) -> list[dict[str, Any]]:
+async def list_triggers(
+    catalog: CatalogDep, params: CollectionDep, response: Response
+) -> list[dict[str, Any]]:
     """The trigger catalog, schemas as strings holding the Avro schema JSON."""
     page, total = apply_collection(
         [trigger.to_public() for trigger in catalog.all()],

@@ -1,0 +1,65 @@
+"""The store on SQLite and PostgreSQL: credentials are encrypted at rest and survive key rotation."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from sqlalchemy import text
+
+from event_triggers.config import Settings
+from event_triggers.models import SubscriptionFields
+from event_triggers.security.secret_box import generate_key
+from event_triggers.store import Store
+
+
+def key_setting(*entries: tuple[str, bytes]) -> str:
+    return ",".join(f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in entries)
+
+
+async def test_credentials_encrypted_at_rest_and_key_rotation(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    old_key, new_key = ("k1", generate_key()), ("k2", generate_key())
+    fields = SubscriptionFields.model_validate(
+        {
+            "name": "feed",
+            "triggerId": "idn:identity-created",
+            "type": "HTTP",
+            "httpConfig": {
+                "url": "https://hooks.example.com",
+                "httpAuthenticationType": "BEARER_TOKEN",
+                "bearerTokenAuthConfig": {"bearerToken": "tok-very-secret"},
+            },
+        }
+    )
+    store = await Store.open(make_settings(database_url=database_url, secret_keys=key_setting(old_key)))
+    try:
+        await store.add_subscription(subscription_id="s1", fields=fields)
+        async with store.engine.connect() as connection:
+            raw = (await connection.execute(text("SELECT document, credentials FROM subscriptions"))).one()
+        assert "tok-very-secret" not in str(raw.document) + raw.credentials
+        assert raw.credentials.startswith("v1:k1:")
+    finally:
+        await store.close()
+
+    rotated = await Store.open(
+        make_settings(database_url=database_url, secret_keys=key_setting(new_key, old_key))
+    )
+    try:
+        loaded = await rotated.get_subscription("s1")
+        assert loaded is not None and loaded.httpConfig is not None
+        assert loaded.httpConfig.bearerTokenAuthConfig is not None
+        assert loaded.httpConfig.bearerTokenAuthConfig.bearerToken == "tok-very-secret"
+        await rotated.replace_subscription(subscription_id="s1", fields=fields)
+        async with rotated.engine.connect() as connection:
+            credentials = (
+                await connection.execute(text("SELECT credentials FROM subscriptions"))
+            ).scalar_one()
+        assert credentials.startswith("v1:k2:")
+        assert await rotated.list_subscriptions(trigger_id="idn:identity-created", enabled_only=True)
+        assert await rotated.count_subscriptions(trigger_id="idn:identity-created") == 1
+        assert await rotated.delete_subscription("s1")
+        assert await rotated.get_subscription("s1") is None
+    finally:
+        await rotated.close()

@@ -1,0 +1,99 @@
+"""GET /triggers/v1 and /health over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import asyncpg
+import httpx
+
+from api.main import create_app
+from event_triggers.config import Settings
+from tests.conftest import POSTGRES_ADMIN_DSN, RunningApi, free_port
+
+SEED_TRIGGERS = {
+    "idn:access-request-dynamic-approver": "REQUEST_RESPONSE",
+    "idn:access-request-post-approval": "FIRE_AND_FORGET",
+    "idn:access-request-pre-approval": "REQUEST_RESPONSE",
+    "idn:account-aggregation-completed": "FIRE_AND_FORGET",
+    "idn:identity-attributes-changed": "FIRE_AND_FORGET",
+    "idn:identity-created": "FIRE_AND_FORGET",
+    "idn:identity-deleted": "FIRE_AND_FORGET",
+    "idn:post-provisioning": "FIRE_AND_FORGET",
+    "idn:saved-search-complete": "FIRE_AND_FORGET",
+}
+
+
+async def test_list_triggers_wire_shape(api: httpx.AsyncClient) -> None:
+    response = await api.get("/triggers/v1", params={"count": "true"})
+    assert response.status_code == 200
+    triggers = response.json()
+    assert {trigger["id"]: trigger["type"] for trigger in triggers} == SEED_TRIGGERS
+    assert response.headers["X-Total-Count"] == "9"
+    pre_approval = next(t for t in triggers if t["id"] == "idn:access-request-pre-approval")
+    assert json.loads(pre_approval["inputSchema"])["type"] == "record"
+    assert json.loads(pre_approval["outputSchema"])["type"] == "record"
+    assert pre_approval["exampleOutput"]["approved"] in (True, False)
+    created = next(t for t in triggers if t["id"] == "idn:identity-created")
+    assert created["outputSchema"] is None and created["exampleInput"]["identity"]["type"] == "IDENTITY"
+
+
+async def test_trigger_filters_sorters_paging(api: httpx.AsyncClient) -> None:
+    one = await api.get("/triggers/v1", params={"filters": 'id eq "idn:identity-deleted"'})
+    assert [t["name"] for t in one.json()] == ["Identity Deleted"]
+    names = [t["name"] for t in (await api.get("/triggers/v1", params={"sorters": "-name"})).json()]
+    assert names == sorted(names, reverse=True)
+    ids = [
+        t["id"]
+        for t in (await api.get("/triggers/v1", params={"sorters": "id", "limit": 2, "offset": 1})).json()
+    ]
+    assert ids == sorted(SEED_TRIGGERS)[1:3]
+    ranged = await api.get(
+        "/triggers/v1", params={"filters": 'id ge "idn:identity" and id le "idn:identity-z"'}
+    )
+    assert {t["id"] for t in ranged.json()} == {
+        "idn:identity-attributes-changed",
+        "idn:identity-created",
+        "idn:identity-deleted",
+    }
+    bad = await api.get("/triggers/v1", params={"sorters": "description"})
+    assert bad.status_code == 400
+    assert bad.json()["messages"][0]["text"].startswith("sorters:")
+
+
+async def test_health_ok_with_store_and_temporal(api: httpx.AsyncClient) -> None:
+    response = await api.get("/health")
+    assert response.status_code == 200, response.text
+
+
+async def test_health_503_when_temporal_is_down(settings: Settings) -> None:
+    settings.temporal_address = f"127.0.0.1:{free_port()}"
+    async with RunningApi(settings) as running, httpx.AsyncClient(base_url=running.base_url) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert "temporal" in response.json()["problems"]
+
+
+async def test_health_503_when_the_store_is_down(make_settings: Callable[..., Settings]) -> None:
+    name = f"event_triggers_health_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        settings = make_settings(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+        async with RunningApi(settings) as running, httpx.AsyncClient(base_url=running.base_url) as client:
+            assert (await client.get("/health")).status_code == 200
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            response = await client.get("/health")
+        assert response.status_code == 503
+        assert set(response.json()["problems"]) == {"store"}
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def test_openapi_lists_the_spec_paths() -> None:
+    paths = create_app().openapi()["paths"]
+    for path in ("/triggers/v1", "/trigger-subscriptions/v1", "/trigger-subscriptions/v1/{subscription_id}"):
+        assert path in paths
