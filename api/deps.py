@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, params
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.client import Client
 
 from api.state import AppState
 from event_triggers.catalog import Catalog
+from event_triggers.clients import authorize
 from event_triggers.config import Settings
+from event_triggers.security.client_credentials import (
+    INVOCATION_STATUS_MANAGE,
+    INVOCATION_STATUS_READ,
+    INVOCATIONS_CREATE,
+    SUBSCRIPTIONS_MANAGE,
+    SUBSCRIPTIONS_READ,
+    TokenClaims,
+)
 from event_triggers.store import Store
 
 
@@ -54,6 +64,30 @@ def get_collection_params(
 ) -> CollectionParams:
     return CollectionParams(limit=limit, offset=offset, count=count, filters=filters, sorters=sorters)
 
+
+_bearer = HTTPBearer(auto_error=False, description="POST /oauth/token (client credentials)")
+
+
+def require_scope(*any_of: str) -> params.Depends:
+    """A route dependency: a valid bearer token holding one of ``any_of`` (manage implies read)."""
+
+    def check(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> TokenClaims:
+        return authorize(
+            token=credentials.credentials if credentials else None,
+            signing_key=get_state(request).token_signing_key,
+            any_of=any_of,
+        )
+
+    return Depends(check)
+
+
+ReadSubscriptions = require_scope(SUBSCRIPTIONS_READ)
+ManageSubscriptions = require_scope(SUBSCRIPTIONS_MANAGE)
+ReadInvocationStatus = require_scope(INVOCATION_STATUS_READ)
+ManageInvocationStatus = require_scope(INVOCATION_STATUS_MANAGE)
+CreateInvocations = require_scope(INVOCATIONS_CREATE)
 
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -10,10 +10,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, subscriptions, triggers
+from api.routes import health, oauth, subscriptions, triggers
 from api.state import AppState
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
+from event_triggers.clients import token_signing_key
 from event_triggers.config import Settings, get_settings
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection
@@ -23,7 +24,13 @@ async def build_state(settings: Settings) -> AppState:
     """Load the catalog (fails fast on a bad definition), open the store, prepare Temporal."""
     catalog = load_catalog(extra_dirs=settings.catalog_dirs)
     store = await Store.open(settings)
-    return AppState(settings=settings, store=store, catalog=catalog, temporal=TemporalConnection(settings))
+    return AppState(
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        temporal=TemporalConnection(settings),
+        token_signing_key=token_signing_key(settings),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Event Triggers", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(oauth.router)
     app.include_router(triggers.router)
     app.include_router(subscriptions.router)
     return app

@@ -16,3 +16,4 @@ class AppState:
     store: Store
     catalog: Catalog
     temporal: TemporalConnection
+    token_signing_key: bytes

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from event_triggers.config import Settings, get_settings
+from event_triggers.errors import DomainError
 
 
 def _run_api(args: argparse.Namespace) -> int:
@@ -50,11 +52,46 @@ def _run_dev(args: argparse.Namespace) -> int:
     )
 
 
+def _run_clients(args: argparse.Namespace) -> int:
+    from event_triggers.clients import create_client
+    from event_triggers.store import Store
+
+    async def run(settings: Settings) -> int:
+        store = await Store.open(settings)
+        try:
+            if args.clients_command == "create":
+                client = await create_client(store=store, name=args.name, scopes=args.scope)
+                if args.json:
+                    print(json.dumps({"client_id": client.client_id, "client_secret": client.client_secret}))
+                else:
+                    print(f"client_id:     {client.client_id}")
+                    print(f"client_secret: {client.client_secret}   (shown once; store it now)")
+                    print(f"scopes:        {' '.join(client.scopes)}")
+            elif args.clients_command == "list":
+                for row in await store.list_clients():
+                    scopes = " ".join(row.scopes)
+                    print(f"{row.client_id}  {row.name}  {scopes}  created {row.created:%Y-%m-%d}")
+            elif not await store.delete_client(args.client_id):
+                print(f"no client {args.client_id}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run(get_settings()))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="event-triggers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    dev = commands.add_parser("dev", help="run Temporal (with Web UI), the worker and the API on this machine")
+    dev = commands.add_parser(
+        "dev", help="run Temporal (with Web UI), the worker and the API on this machine"
+    )
     dev.add_argument("--api-port", type=int, default=8000)
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
@@ -70,9 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "setup", help="register the search attributes on an existing Temporal cluster (idempotent)"
     ).set_defaults(handler=_run_setup)
+
+    clients = commands.add_parser("clients", help="manage API clients (OAuth2 client credentials)")
+    clients.set_defaults(handler=_run_clients)
+    clients_commands = clients.add_subparsers(dest="clients_command", required=True)
+    create = clients_commands.add_parser("create", help="create a client; prints its secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", action="append", required=True, help="repeat for several scopes")
+    create.add_argument("--json", action="store_true", help="print {client_id, client_secret} as JSON")
+    clients_commands.add_parser("list", help="list clients (never their secrets)")
+    delete = clients_commands.add_parser("delete", help="delete a client; its tokens stop at expiry")
+    delete.add_argument("client_id")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     sys.exit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     secret_keys: str | None = None
     """Keys that encrypt credentials at rest, ``kid:base64,...`` (first is current); default: a key file."""
 
+    token_signing_key: str | None = None
+    """Base64 HMAC key (>= 32 bytes) that signs access tokens; default: a key file in ``data_dir``."""
+    token_ttl: timedelta = timedelta(hours=1)
+
     # Delivery
     delivery_timeout: timedelta = timedelta(seconds=10)
     retry_initial_interval: timedelta = timedelta(seconds=5)
@@ -45,6 +49,16 @@ class Settings(BaseSettings):
     fire_and_forget_retry_window: timedelta = timedelta(hours=24)
     eventbridge_source_prefix: str = "event-triggers"
     aws_region: str = "us-east-1"
+
+    # Invocation engine (docs/invocations.md)
+    embedded_worker: bool = True
+    """Run a worker inside the API process too, which lets starts be eager (no round trip to a worker)."""
+    local_delivery: bool = True
+    """Deliver as a local activity: fewer Temporal round trips per invocation, shorter histories."""
+    subscription_cache_ttl: timedelta = timedelta(seconds=5)
+    """How long a worker reuses a subscription it read, instead of one query per delivery."""
+    complete_rpc_timeout: timedelta = timedelta(seconds=5)
+    """How long a callback waits for a worker to take the ``complete`` Update before answering 503."""
 
     @property
     def effective_database_url(self) -> str:

@@ -45,6 +45,18 @@ class SubscriptionRow(Base):
     modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ApiClientRow(Base):
+    """An OAuth2 client; only a salted slow hash of its secret is kept."""
+
+    __tablename__ = "api_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Subscription(SubscriptionFields):
     """A stored subscription, secrets included (server side only)."""
 
@@ -168,6 +180,32 @@ class Store:
     async def delete_subscription(self, subscription_id: str) -> bool:
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id)
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
+
+    async def add_client(
+        self, *, client_id: str, name: str, secret_hash: str, scopes: list[str]
+    ) -> ApiClientRow:
+        row = ApiClientRow(
+            client_id=client_id, name=name, secret_hash=secret_hash, scopes=scopes, created=datetime.now(UTC)
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return row
+
+    async def get_client(self, client_id: str) -> ApiClientRow | None:
+        async with self._sessions() as session:
+            return await session.get(ApiClientRow, client_id)
+
+    async def list_clients(self) -> list[ApiClientRow]:
+        async with self._sessions() as session:
+            return list((await session.scalars(select(ApiClientRow).order_by(ApiClientRow.created))).all())
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with self._sessions.begin() as session:
+            row = await session.get(ApiClientRow, client_id)
             if row is None:
                 return False
             await session.delete(row)

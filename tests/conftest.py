@@ -18,7 +18,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from api.state import AppState
+from event_triggers.clients import create_client
 from event_triggers.config import Settings
+from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -136,6 +139,31 @@ class RunningApi:
             raise RuntimeError("the API stopped while starting")
         return bool(self.server.started)
 
+    @property
+    def state(self) -> AppState:
+        state: AppState = self.server.config.app.state.app_state
+        return state
+
+    async def token(self, *scopes: str) -> str:
+        """A real access token: a client created in the store, then POST /oauth/token."""
+        client = await create_client(store=self.state.store, name="test", scopes=list(scopes or SCOPES))
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            response = await http.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client.client_id,
+                    "client_secret": client.client_secret,
+                },
+            )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    async def client(self, *scopes: str) -> httpx.AsyncClient:
+        """An HTTP client carrying a token with ``scopes`` (default: every scope)."""
+        headers = {"Authorization": f"Bearer {await self.token(*scopes)}"}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
+
     async def __aexit__(self, *exc_info: object) -> None:
         self.server.should_exit = True
         if self._task is not None:
@@ -150,5 +178,5 @@ async def running_api(settings: Settings) -> AsyncIterator[RunningApi]:
 
 @pytest.fixture
 async def api(running_api: RunningApi) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=running_api.base_url, timeout=30) as client:
+    async with await running_api.client() as client:
         yield client

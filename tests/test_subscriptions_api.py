@@ -21,7 +21,7 @@ async def api(make_settings: Callable[..., Settings], database_url: str) -> Asyn
     """Every test here runs once on SQLite and once on PostgreSQL."""
     async with (
         RunningApi(make_settings(database_url=database_url)) as running,
-        httpx.AsyncClient(base_url=running.base_url, timeout=30) as client,
+        await running.client() as client,
     ):
         yield client
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import CatalogDep, CollectionDep, StoreDep
+from api.deps import CatalogDep, CollectionDep, ManageSubscriptions, ReadSubscriptions, StoreDep
 from event_triggers import subscriptions as service
 from event_triggers.collection import apply_collection
 from event_triggers.errors import InvalidField
@@ -24,7 +24,7 @@ SUBSCRIPTION_FILTERS = {"id": {"eq"}, "triggerId": {"eq"}, "type": {"eq", "le"}}
 SUBSCRIPTION_SORTERS = {"triggerId", "triggerName"}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ManageSubscriptions])
 async def create_subscription(
     body: SubscriptionFields, store: StoreDep, catalog: CatalogDep
 ) -> SubscriptionPublic:
@@ -32,7 +32,7 @@ async def create_subscription(
     return service.to_public(subscription, catalog=catalog)
 
 
-@router.get("")
+@router.get("", dependencies=[ReadSubscriptions])
 async def list_subscriptions(
     store: StoreDep, catalog: CatalogDep, params: CollectionDep, response: Response
 ) -> list[dict[str, Any]]:
@@ -51,18 +51,18 @@ async def list_subscriptions(
     return page
 
 
-@router.post("/validate-filter")
+@router.post("/validate-filter", dependencies=[ManageSubscriptions])
 async def check_filter(body: ValidateFilterRequest) -> ValidateFilterResult:
     return ValidateFilterResult(**validate_filter(expression=body.filter, data=body.input))
 
 
-@router.get("/{subscription_id}")
+@router.get("/{subscription_id}", dependencies=[ReadSubscriptions])
 async def get_subscription(subscription_id: str, store: StoreDep, catalog: CatalogDep) -> SubscriptionPublic:
     subscription = await service.require_subscription(store=store, subscription_id=subscription_id)
     return service.to_public(subscription, catalog=catalog)
 
 
-@router.put("/{subscription_id}")
+@router.put("/{subscription_id}", dependencies=[ManageSubscriptions])
 async def replace_subscription(
     subscription_id: str, body: SubscriptionReplace, store: StoreDep, catalog: CatalogDep
 ) -> SubscriptionPublic:
@@ -74,6 +74,7 @@ async def replace_subscription(
 
 @router.patch(
     "/{subscription_id}",
+    dependencies=[ManageSubscriptions],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -97,6 +98,8 @@ async def patch_subscription(
     return service.to_public(subscription, catalog=catalog)
 
 
-@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[ManageSubscriptions]
+)
 async def delete_subscription(subscription_id: str, store: StoreDep) -> None:
     await service.delete_subscription(store=store, subscription_id=subscription_id)

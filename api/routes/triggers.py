@@ -4,10 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import CatalogDep, CollectionDep
+from api.deps import CatalogDep, CollectionDep, ReadSubscriptions
 from event_triggers.collection import apply_collection
 
-router = APIRouter(prefix="/triggers/v1", tags=["Triggers"])
+router = APIRouter(prefix="/triggers/v1", tags=["Triggers"], dependencies=[ReadSubscriptions])
 
 TRIGGER_FILTERS = {"id": {"eq", "ge", "le"}}
 TRIGGER_SORTERS = {"id", "name"}

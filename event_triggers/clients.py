@@ -1,0 +1,130 @@
+"""API clients (OAuth2 client credentials): creation, authentication, token issue and checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from event_triggers.config import Settings
+from event_triggers.errors import Forbidden, InvalidField, Unauthorized
+from event_triggers.security.client_credentials import (
+    SCOPES,
+    TokenClaims,
+    decode_token,
+    generate_client_id,
+    generate_client_secret,
+    has_scope,
+    hash_client_secret,
+    issue_token,
+    verify_client_secret,
+)
+from event_triggers.security.secret_box import generate_key
+from event_triggers.store import Store
+
+DEV_CLIENT_FILE = "dev-client.json"
+
+
+@dataclass(frozen=True)
+class NewClient:
+    """The one moment a client secret is visible: right after creation."""
+
+    client_id: str
+    client_secret: str
+    name: str
+    scopes: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "name": self.name,
+            "scopes": self.scopes,
+        }
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+def token_signing_key(settings: Settings) -> bytes:
+    """``EVENT_TRIGGERS_TOKEN_SIGNING_KEY`` (base64, >= 32 bytes) or a key generated into the data dir."""
+    if settings.token_signing_key:
+        return base64.b64decode(settings.token_signing_key)
+    path = settings.data_dir / "token.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as keyfile:
+            keyfile.write(base64.b64encode(generate_key()))
+    return base64.b64decode(path.read_bytes())
+
+
+async def create_client(*, store: Store, name: str, scopes: list[str]) -> NewClient:
+    if not name.strip():
+        raise InvalidField("name", "must not be empty")
+    unknown = sorted(set(scopes) - SCOPES)
+    if unknown:
+        raise InvalidField("scope", f"unknown scope '{unknown[0]}'; known: {', '.join(sorted(SCOPES))}")
+    if not scopes:
+        raise InvalidField("scope", "at least one scope is required")
+    client = NewClient(generate_client_id(), generate_client_secret(), name, sorted(set(scopes)))
+    await store.add_client(
+        client_id=client.client_id,
+        name=name,
+        secret_hash=hash_client_secret(client.client_secret),
+        scopes=client.scopes,
+    )
+    return client
+
+
+async def issue_client_token(
+    *, store: Store, settings: Settings, client_id: str, client_secret: str, requested_scope: str | None
+) -> IssuedToken:
+    """Client credentials grant: the token carries the requested scopes (default: all the client has)."""
+    client = await store.get_client(client_id)
+    if client is None or not verify_client_secret(client_secret, client.secret_hash):
+        raise Unauthorized("invalid_client: unknown client or wrong secret")
+    granted = set(client.scopes)
+    scopes = set(requested_scope.split()) if requested_scope else granted
+    if not scopes <= granted:
+        raise InvalidField("scope", f"not granted to this client: {' '.join(sorted(scopes - granted))}")
+    token, expires_in = issue_token(
+        client_id=client_id,
+        scopes=scopes,
+        signing_key=token_signing_key(settings),
+        ttl_seconds=int(settings.token_ttl.total_seconds()),
+    )
+    return IssuedToken(token, expires_in, " ".join(sorted(scopes)))
+
+
+def authorize(*, token: str | None, signing_key: bytes, any_of: tuple[str, ...]) -> TokenClaims:
+    """401 without a valid bearer token, 403 when it lacks every scope in ``any_of``."""
+    if not token:
+        raise Unauthorized("a bearer token is required (POST /oauth/token)")
+    claims = decode_token(token, signing_key=signing_key)
+    if not has_scope(claims, *any_of):
+        raise Forbidden(f"the token lacks the scope {' or '.join(any_of)}")
+    return claims
+
+
+async def ensure_dev_client(*, store: Store, data_dir: Path) -> tuple[dict[str, object], bool]:
+    """The dev stack's client with every scope, created on first start and kept in the data dir.
+
+    Returns the client and whether it was created now.
+    """
+    path = data_dir / DEV_CLIENT_FILE
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if await store.get_client(str(saved["client_id"])) is not None:
+            return saved, False
+    client = (await create_client(store=store, name="dev", scopes=sorted(SCOPES))).as_dict()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(client, handle, indent=2)
+    return client, True
