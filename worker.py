@@ -1,1 +1,86 @@
-"""Worker entry point."""
+"""Worker entry point: runs ``InvocationWorkflow`` and the delivery activity (``event-triggers worker``).
+
+``build_worker`` is shared by the standalone worker, the worker embedded in the API process (for eager
+workflow start), the tests and the benchmarks, so they all run the same configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.http_delivery import HttpDelivery
+from event_triggers.catalog import Catalog, load_catalog
+from event_triggers.config import Settings
+from event_triggers.invocations import load_server_key
+from event_triggers.store import Store
+from event_triggers.temporal import connect
+from workflows.invocation import InvocationWorkflow
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_MARGIN = timedelta(seconds=5)
+
+
+def delivery_http_client() -> httpx.AsyncClient:
+    """The one HTTP client of a worker: pooled connections, never follows redirects."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=500, max_keepalive_connections=200),
+    )
+
+
+@asynccontextmanager
+async def http_delivery(settings: Settings, *, store: Store, catalog: Catalog) -> AsyncIterator[HttpDelivery]:
+    """The delivery activities with their own HTTP client, closed on exit."""
+    async with delivery_http_client() as http_client:
+        yield HttpDelivery(
+            settings=settings,
+            store=store,
+            catalog=catalog,
+            http_client=http_client,
+            server_key=load_server_key(settings),
+        )
+
+
+def build_worker(client: Client, settings: Settings, *, delivery: HttpDelivery) -> Worker:
+    """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[InvocationWorkflow],
+        activities=[delivery.deliver_http],
+        graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then stop polling and let in-flight deliveries finish."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    client = await connect(settings)
+    store = await Store.open(settings)
+    try:
+        catalog = load_catalog(extra_dirs=settings.catalog_dirs)
+        async with http_delivery(settings, store=store, catalog=catalog) as delivery:
+            worker = build_worker(client, settings, delivery=delivery)
+            async with worker:
+                logger.info(
+                    "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
+                )
+                await stop.wait()
+                logger.info("shutting down: finishing in-flight deliveries")
+    finally:
+        await store.close()
+    logger.info("worker stopped")

@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, oauth, subscriptions, triggers
+from api.routes import health, invocations, oauth, subscriptions, triggers
 from api.state import AppState
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(triggers.router)
     app.include_router(subscriptions.router)
+    app.include_router(invocations.router)
     return app
 
 

@@ -1,0 +1,167 @@
+"""Models of invocations: the API's wire shapes and what the workflow and its activities exchange.
+
+Workflow inputs carry no secrets: subscriber credentials and the invocation secret are looked up or
+derived inside the delivery activity, so they never enter Temporal history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from event_triggers.models import WireModel
+
+WORKFLOW_TYPE = "InvocationWorkflow"
+UPDATE_COMPLETE = "complete"
+
+
+class InvocationStatus(StrEnum):
+    PENDING = "PENDING"
+    AWAITING_RESPONSE = "AWAITING_RESPONSE"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def finished(self) -> bool:
+        return self in (InvocationStatus.COMPLETED, InvocationStatus.FAILED, InvocationStatus.TIMED_OUT)
+
+
+class InvocationType(StrEnum):
+    TEST = "TEST"
+    REAL_TIME = "REAL_TIME"
+
+
+class TriggerKind(StrEnum):
+    """The trigger's type, as the workflow needs it (the catalog itself is not imported into workflows)."""
+
+    FIRE_AND_FORGET = "FIRE_AND_FORGET"
+    REQUEST_RESPONSE = "REQUEST_RESPONSE"
+
+
+class ResponseMode(StrEnum):
+    SYNC = "SYNC"
+    ASYNC = "ASYNC"
+    DYNAMIC = "DYNAMIC"
+
+
+class RejectionReason(StrEnum):
+    """``ApplicationError.type`` of a rejected ``complete`` Update; the API maps each to a status code."""
+
+    ALREADY_COMPLETED = "AlreadyCompleted"
+    DEADLINE_PASSED = "DeadlinePassed"
+    NOT_AWAITING_RESPONSE = "NotAwaitingResponse"
+
+
+class RetrySchedule(BaseModel):
+    """How failed deliveries are retried; copied from settings into each workflow so tests can run fast."""
+
+    initial_interval: timedelta
+    backoff: float
+    max_interval: timedelta
+    fire_and_forget_window: timedelta
+    delivery_timeout: timedelta
+
+
+class InvocationRequest(BaseModel):
+    """Input of one ``InvocationWorkflow``: one event for one subscription."""
+
+    invocation_id: str
+    trigger_id: str
+    trigger_name: str
+    trigger_kind: TriggerKind
+    subscription_id: str
+    subscription_name: str
+    subscription_type: str
+    response_mode: ResponseMode | None
+    response_deadline: timedelta
+    callback_url: str
+    invocation_type: InvocationType
+    input: dict[str, Any]
+    content_json: dict[str, Any]
+    retry: RetrySchedule
+    local_delivery: bool = True
+    """Run the delivery as a local activity: fewer round trips to Temporal, shorter histories."""
+
+
+class DeliveryRequest(BaseModel):
+    """Input of the ``deliver_http`` activity (no secrets: the activity reads and derives them)."""
+
+    invocation_id: str
+    trigger_id: str
+    trigger_kind: TriggerKind
+    subscription_id: str
+    response_mode: ResponseMode | None
+    callback_url: str
+    input: dict[str, Any]
+
+
+class DeliveryResult(BaseModel):
+    status_code: int
+    answer: dict[str, Any] | None = None
+    """The subscriber's output when its response is the answer (SYNC, DYNAMIC 200); already validated."""
+
+
+class Completion(BaseModel):
+    """Argument of the ``complete`` Update: the subscriber's answer, already validated by the API."""
+
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class InvocationOutcome(BaseModel):
+    status: InvocationStatus
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    completed: datetime
+
+
+# --- API wire shapes ---------------------------------------------------------------------------------
+
+
+class StartInvocationBody(WireModel):
+    triggerId: str
+    input: dict[str, Any]
+    contentJson: dict[str, Any] = Field(default_factory=dict)
+
+
+class TestInvocationBody(WireModel):
+    triggerId: str
+    input: dict[str, Any] | None = None
+    contentJson: dict[str, Any] = Field(default_factory=dict)
+    subscriptionIds: list[str] | None = None
+
+
+class CompleteInvocationBody(WireModel):
+    secret: str
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Invocation(BaseModel):
+    """One started invocation, as ``/start`` and ``/test`` answer it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    triggerId: str
+    secret: str | None = None
+    contentJson: dict[str, Any]
+
+
+class InvocationDetail(BaseModel):
+    """``GET /trigger-invocations/v1/{id}``: where one invocation stands and how it ended."""
+
+    id: str
+    triggerId: str
+    subscriptionId: str
+    subscriptionName: str
+    type: InvocationType
+    status: InvocationStatus
+    created: datetime
+    completed: datetime | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None

@@ -1,0 +1,65 @@
+"""Helpers shared by the invocation tests: subscriptions through the real API, events, callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from event_triggers.catalog import load_catalog
+
+FNF_TRIGGER = "idn:identity-created"
+RR_TRIGGER = "idn:access-request-dynamic-approver"
+_CATALOG = load_catalog()
+FNF_INPUT: dict[str, Any] = _CATALOG.require(FNF_TRIGGER).example_input
+RR_INPUT: dict[str, Any] = _CATALOG.require(RR_TRIGGER).example_input
+RR_OUTPUT: dict[str, Any] = _CATALOG.require(RR_TRIGGER).example_output or {}
+
+
+async def create_subscription(
+    api: httpx.AsyncClient,
+    *,
+    url: str,
+    trigger_id: str = FNF_TRIGGER,
+    mode: str = "SYNC",
+    **fields: Any,
+) -> str:
+    """A subscription created through the API; ``fields`` override the body (e.g. filter, responseDeadline)."""
+    body: dict[str, Any] = {
+        "name": f"hook {url.rsplit('/', 1)[-1][:8]}",
+        "triggerId": trigger_id,
+        "type": "HTTP",
+        "httpConfig": {"url": url, "httpDispatchMode": mode, **fields.pop("httpConfig", {})},
+        **fields,
+    }
+    response = await api.post("/trigger-subscriptions/v1", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def start(
+    api: httpx.AsyncClient, *, trigger_id: str, payload: dict[str, Any], **headers: str
+) -> list[dict[str, Any]]:
+    response = await api.post(
+        "/trigger-invocations/v1/start",
+        json={"triggerId": trigger_id, "input": payload, "contentJson": {"workflowId": 1234}},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    invocations: list[dict[str, Any]] = response.json()
+    return invocations
+
+
+async def finished(api: httpx.AsyncClient, invocation_id: str, *, wait: float = 20) -> dict[str, Any]:
+    """The invocation once it has finished (long poll), failing the test if it has not."""
+    response = await api.get(f"/trigger-invocations/v1/{invocation_id}", params={"waitSeconds": wait})
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    assert detail["status"] in ("COMPLETED", "FAILED", "TIMED_OUT"), detail
+    return detail
+
+
+def error_text(response: httpx.Response) -> str:
+    body = response.json()
+    assert set(body) >= {"detailCode", "trackingId", "messages"}, body
+    return str(body["messages"][0]["text"])

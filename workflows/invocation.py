@@ -1,0 +1,173 @@
+"""``InvocationWorkflow``: one event delivered to one subscription, and for REQUEST_RESPONSE its answer.
+
+Deterministic and I/O free: the delivery is an activity, schema validation happens in the API and the
+activity. ``InvocationStatus`` (search attribute) and the memo are kept current so the status API and
+the Web UI explain an invocation without reading code. A failed or timed-out invocation fails the
+workflow with the reason in plain words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from event_triggers.invocation_models import (
+        UPDATE_COMPLETE,
+        WORKFLOW_TYPE,
+        Completion,
+        DeliveryRequest,
+        DeliveryResult,
+        InvocationOutcome,
+        InvocationRequest,
+        InvocationStatus,
+        RejectionReason,
+        ResponseMode,
+        TriggerKind,
+    )
+    from event_triggers.temporal import INVOCATION_STATUS
+
+DELIVERY_ACTIVITY = "deliver_http"
+TIMED_OUT_MESSAGE = "invocation timed out"
+START_TO_CLOSE_MARGIN = timedelta(seconds=5)
+"""Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
+
+
+def _failure_reason(error: BaseException) -> str:
+    """The innermost message of an activity failure: what the subscriber did, not Temporal's wrapping."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
+
+
+def _is_schedule_to_close_timeout(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, TemporalTimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class InvocationWorkflow:
+    @workflow.init
+    def __init__(self, request: InvocationRequest) -> None:
+        self._request = request
+        self._status = InvocationStatus.PENDING
+        self._completion: Completion | None = None
+        self._deadline: datetime = workflow.now() + request.response_deadline
+
+    @workflow.run
+    async def run(self, request: InvocationRequest) -> InvocationOutcome:
+        try:
+            delivered = await self._deliver(request)
+        except ActivityError as error:
+            if request.trigger_kind is TriggerKind.REQUEST_RESPONSE and _is_schedule_to_close_timeout(error):
+                return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
+            if self._completion is None:
+                return self._finish(InvocationStatus.FAILED, error=_failure_reason(error))
+            delivered = None
+        if request.trigger_kind is TriggerKind.FIRE_AND_FORGET:
+            return self._finish(InvocationStatus.COMPLETED)
+        if delivered is not None and delivered.answer is not None:
+            return self._finish(InvocationStatus.COMPLETED, output=delivered.answer)
+        if self._completion is None:
+            self._set_status(InvocationStatus.AWAITING_RESPONSE)
+            try:
+                await workflow.wait_condition(lambda: self._completion is not None, timeout=self._remaining())
+            except TimeoutError:
+                return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
+        assert self._completion is not None
+        if self._completion.error is not None:
+            return self._finish(InvocationStatus.FAILED, error=self._completion.error)
+        return self._finish(InvocationStatus.COMPLETED, output=self._completion.output)
+
+    @workflow.update(name=UPDATE_COMPLETE)
+    async def complete(self, completion: Completion) -> None:
+        """The subscriber's answer (output or error), sent by the API after it checked secret and schema."""
+        self._completion = completion
+
+    @complete.validator
+    def _accept_completion(self, completion: Completion) -> None:
+        """Reject without touching history: a second answer, a late one, or one nobody waits for."""
+        if self._completion is not None or self._status.finished:
+            raise ApplicationError("invocation is already completed", type=RejectionReason.ALREADY_COMPLETED)
+        if workflow.now() >= self._deadline:
+            raise ApplicationError("invocation deadline has passed", type=RejectionReason.DEADLINE_PASSED)
+        if (
+            self._request.trigger_kind is TriggerKind.FIRE_AND_FORGET
+            or self._request.response_mode is ResponseMode.SYNC
+        ):
+            raise ApplicationError(
+                "this invocation is not completed by a callback", type=RejectionReason.NOT_AWAITING_RESPONSE
+            )
+
+    def _remaining(self) -> timedelta:
+        return max(self._deadline - workflow.now(), timedelta(milliseconds=1))
+
+    async def _deliver(self, request: InvocationRequest) -> DeliveryResult:
+        retry = request.retry
+        delivery = DeliveryRequest(
+            invocation_id=request.invocation_id,
+            trigger_id=request.trigger_id,
+            trigger_kind=request.trigger_kind,
+            subscription_id=request.subscription_id,
+            response_mode=request.response_mode,
+            callback_url=request.callback_url,
+            input=request.input,
+        )
+        window = (
+            retry.fire_and_forget_window
+            if request.trigger_kind is TriggerKind.FIRE_AND_FORGET
+            else self._remaining()
+        )
+        retry_policy = RetryPolicy(
+            initial_interval=retry.initial_interval,
+            backoff_coefficient=retry.backoff,
+            maximum_interval=retry.max_interval,
+        )
+        start_to_close = retry.delivery_timeout + START_TO_CLOSE_MARGIN
+        summary = f"POST to subscription {request.subscription_name}"
+        if request.local_delivery:
+            return await workflow.execute_local_activity(
+                DELIVERY_ACTIVITY,
+                delivery,
+                result_type=DeliveryResult,
+                schedule_to_close_timeout=window,
+                start_to_close_timeout=start_to_close,
+                retry_policy=retry_policy,
+                summary=summary,
+            )
+        return await workflow.execute_activity(
+            DELIVERY_ACTIVITY,
+            delivery,
+            result_type=DeliveryResult,
+            schedule_to_close_timeout=window,
+            start_to_close_timeout=start_to_close,
+            retry_policy=retry_policy,
+            summary=summary,
+        )
+
+    def _set_status(self, status: InvocationStatus) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([INVOCATION_STATUS.value_set(status.value)])
+
+    def _finish(
+        self, status: InvocationStatus, *, output: dict | None = None, error: str | None = None
+    ) -> InvocationOutcome:
+        """Record the outcome in search attributes and memo; a failure fails the workflow with its reason."""
+        outcome = InvocationOutcome(status=status, output=output, error=error, completed=workflow.now())
+        self._set_status(status)
+        workflow.upsert_memo(
+            {
+                "completed": outcome.completed.isoformat(),
+                "completeInvocationInput": {
+                    "output": output,
+                    "localizedError": None if error is None else {"locale": "en-US", "message": error},
+                },
+            }
+        )
+        if status is not InvocationStatus.COMPLETED:
+            raise ApplicationError(error or status.value, type=status.value, non_retryable=True)
+        return outcome
