@@ -16,6 +16,7 @@ from event_triggers import __version__
 from event_triggers.catalog import load_catalog
 from event_triggers.clients import token_signing_key
 from event_triggers.config import Settings, get_settings
+from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection
 
@@ -30,6 +31,7 @@ async def build_state(settings: Settings) -> AppState:
         catalog=catalog,
         temporal=TemporalConnection(settings),
         token_signing_key=token_signing_key(settings),
+        destinations=DestinationPolicy(settings.delivery_allowlist),
     )
 
 

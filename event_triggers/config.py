@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     """Base64 HMAC key (>= 32 bytes) that signs access tokens; default: a key file in ``data_dir``."""
     token_ttl: timedelta = timedelta(hours=1)
 
+    dev_mode: bool = False
+    """Set by ``event-triggers dev``: deliveries may reach loopback subscribers on this machine."""
+    destination_allowlist: list[str] = Field(default_factory=list)
+    """CIDRs that deliveries may reach although private/loopback/link-local (SSRF guard)."""
+
     # Delivery
     delivery_timeout: timedelta = timedelta(seconds=10)
     retry_initial_interval: timedelta = timedelta(seconds=5)
@@ -63,6 +68,11 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'event-triggers.db'}"
+
+    @property
+    def delivery_allowlist(self) -> list[str]:
+        loopback = ["127.0.0.0/8", "::1/128"] if self.dev_mode else []
+        return [*self.destination_allowlist, *loopback]
 
     @property
     def callback_base_url(self) -> str:

@@ -27,12 +27,22 @@ from event_triggers.models import (
     SubscriptionType,
     parse_wire,
 )
+from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store, Subscription
 
 MAX_RESPONSE_DEADLINE = timedelta(days=7)
 SUBSCRIPTION_LIMITS = {TriggerType.FIRE_AND_FORGET: 50, TriggerType.REQUEST_RESPONSE: 1}
 PATCHABLE_FIELDS = frozenset(
-    {"name", "description", "enabled", "type", "filter", "responseDeadline", "httpConfig", "eventBridgeConfig"}
+    {
+        "name",
+        "description",
+        "enabled",
+        "type",
+        "filter",
+        "responseDeadline",
+        "httpConfig",
+        "eventBridgeConfig",
+    }
 )
 _AWS_ACCOUNT = re.compile(r"^[0-9]{12}$")
 _durations = TypeAdapter(timedelta)
@@ -56,7 +66,9 @@ def parse_response_deadline(value: str) -> timedelta:
             raise ValueError
         duration = _durations.validate_python(value)
     except (ValidationError, ValueError):
-        raise InvalidField("responseDeadline", f"'{value}' is not an ISO-8601 duration such as PT1H") from None
+        raise InvalidField(
+            "responseDeadline", f"'{value}' is not an ISO-8601 duration such as PT1H"
+        ) from None
     if duration <= timedelta(0):
         raise InvalidField("responseDeadline", "must be longer than zero")
     if duration > MAX_RESPONSE_DEADLINE:
@@ -64,13 +76,17 @@ def parse_response_deadline(value: str) -> timedelta:
     return duration
 
 
-def _check_http_url(url: str) -> None:
+def _check_http_url(url: str, *, destinations: DestinationPolicy) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("httpConfig.url", "must be an absolute http or https URL")
+    try:
+        destinations.check_url_literal(url)
+    except InvalidField as refused:
+        raise InvalidField("httpConfig.url", refused.reason) from None
 
 
-def _check_fields(fields: SubscriptionFields, *, catalog: Catalog) -> None:
+def _check_fields(fields: SubscriptionFields, *, catalog: Catalog, destinations: DestinationPolicy) -> None:
     """Rules that hold for any subscription on its own (no store access)."""
     if not fields.name.strip():
         raise InvalidField("name", "must not be empty")
@@ -84,7 +100,7 @@ def _check_fields(fields: SubscriptionFields, *, catalog: Catalog) -> None:
         http = fields.httpConfig
         if http is None:
             raise InvalidField("httpConfig", "is required for an HTTP subscription")
-        _check_http_url(http.url)
+        _check_http_url(http.url, destinations=destinations)
         if http.httpAuthenticationType is HttpAuthenticationType.BASIC_AUTH:
             basic = http.basicAuthConfig
             if basic is None or not basic.userName:
@@ -94,7 +110,9 @@ def _check_fields(fields: SubscriptionFields, *, catalog: Catalog) -> None:
         if http.httpAuthenticationType is HttpAuthenticationType.BEARER_TOKEN:
             bearer = http.bearerTokenAuthConfig
             if bearer is None or not bearer.bearerToken:
-                raise InvalidField("httpConfig.bearerTokenAuthConfig.bearerToken", "is required for BEARER_TOKEN")
+                raise InvalidField(
+                    "httpConfig.bearerTokenAuthConfig.bearerToken", "is required for BEARER_TOKEN"
+                )
     else:
         if fields.httpConfig is not None:
             raise InvalidField("httpConfig", "must be null for an EVENTBRIDGE subscription")
@@ -116,11 +134,18 @@ def _keep_stored_secrets(fields: SubscriptionFields, stored: Subscription) -> Su
         return fields
     if http.basicAuthConfig and old.basicAuthConfig and http.basicAuthConfig.password is None:
         http.basicAuthConfig.password = old.basicAuthConfig.password
-    if http.bearerTokenAuthConfig and old.bearerTokenAuthConfig and http.bearerTokenAuthConfig.bearerToken is None:
+    if (
+        http.bearerTokenAuthConfig
+        and old.bearerTokenAuthConfig
+        and http.bearerTokenAuthConfig.bearerToken is None
+    ):
         http.bearerTokenAuthConfig.bearerToken = old.bearerTokenAuthConfig.bearerToken
     if http.httpAuthenticationType is HttpAuthenticationType.BASIC_AUTH and http.basicAuthConfig is None:
         http.basicAuthConfig = old.basicAuthConfig
-    if http.httpAuthenticationType is HttpAuthenticationType.BEARER_TOKEN and http.bearerTokenAuthConfig is None:
+    if (
+        http.httpAuthenticationType is HttpAuthenticationType.BEARER_TOKEN
+        and http.bearerTokenAuthConfig is None
+    ):
         http.bearerTokenAuthConfig = old.bearerTokenAuthConfig
     return fields
 
@@ -149,9 +174,11 @@ def to_public(subscription: Subscription, *, catalog: Catalog) -> SubscriptionPu
     return public
 
 
-async def create_subscription(*, store: Store, catalog: Catalog, body: object) -> Subscription:
+async def create_subscription(
+    *, store: Store, catalog: Catalog, destinations: DestinationPolicy, body: object
+) -> Subscription:
     fields = parse_wire(SubscriptionFields, body)
-    _check_fields(fields, catalog=catalog)
+    _check_fields(fields, catalog=catalog, destinations=destinations)
     trigger = catalog.require(fields.triggerId)
     limit = SUBSCRIPTION_LIMITS[trigger.type]
     if await store.count_subscriptions(trigger_id=trigger.id) >= limit:
@@ -167,7 +194,7 @@ async def require_subscription(*, store: Store, subscription_id: str) -> Subscri
 
 
 async def replace_subscription(
-    *, store: Store, catalog: Catalog, subscription_id: str, body: object
+    *, store: Store, catalog: Catalog, destinations: DestinationPolicy, subscription_id: str, body: object
 ) -> Subscription:
     stored = await require_subscription(store=store, subscription_id=subscription_id)
     replacement = parse_wire(SubscriptionReplace, body)
@@ -176,11 +203,18 @@ async def replace_subscription(
     document = replacement.model_dump(exclude={"id", "triggerName"}, exclude_unset=True)
     document.setdefault("triggerId", stored.triggerId)
     fields = parse_wire(SubscriptionFields, document)
-    return await _save_update(store=store, catalog=catalog, stored=stored, fields=fields)
+    return await _save_update(
+        store=store, catalog=catalog, destinations=destinations, stored=stored, fields=fields
+    )
 
 
 async def patch_subscription(
-    *, store: Store, catalog: Catalog, subscription_id: str, operations: object
+    *,
+    store: Store,
+    catalog: Catalog,
+    destinations: DestinationPolicy,
+    subscription_id: str,
+    operations: object,
 ) -> Subscription:
     stored = await require_subscription(store=store, subscription_id=subscription_id)
     if not isinstance(operations, list) or not operations:
@@ -202,15 +236,22 @@ async def patch_subscription(
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError) as exc:
         raise InvalidField("body", f"cannot apply the patch: {exc}") from None
     fields = parse_wire(SubscriptionFields, patched)
-    return await _save_update(store=store, catalog=catalog, stored=stored, fields=fields)
+    return await _save_update(
+        store=store, catalog=catalog, destinations=destinations, stored=stored, fields=fields
+    )
 
 
 async def _save_update(
-    *, store: Store, catalog: Catalog, stored: Subscription, fields: SubscriptionFields
+    *,
+    store: Store,
+    catalog: Catalog,
+    destinations: DestinationPolicy,
+    stored: Subscription,
+    fields: SubscriptionFields,
 ) -> Subscription:
     _check_immutable(fields, stored)
     fields = _keep_stored_secrets(fields, stored)
-    _check_fields(fields, catalog=catalog)
+    _check_fields(fields, catalog=catalog, destinations=destinations)
     return await store.replace_subscription(subscription_id=stored.id, fields=fields)
 
 

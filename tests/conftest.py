@@ -102,6 +102,7 @@ def make_settings(tmp_path: Path, temporal_address: str) -> Callable[..., Settin
             "task_queue": f"test-{uuid.uuid4().hex[:8]}",
             "retry_initial_interval": "PT0.2S",
             "retry_max_interval": "PT1S",
+            "destination_allowlist": ["127.0.0.0/8"],
         }
         values.update(overrides)
         return Settings(**values)

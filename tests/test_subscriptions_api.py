@@ -141,6 +141,15 @@ async def test_bearer_token_requires_token(api: httpx.AsyncClient) -> None:
             },
             "httpConfig.basicAuthConfig.password",
         ),
+        (
+            {"httpConfig": {"url": "http://169.254.169.254/latest", "httpDispatchMode": "SYNC"}},
+            "httpConfig.url",
+        ),
+        ({"httpConfig": {"url": "http://10.1.2.3/hook", "httpDispatchMode": "SYNC"}}, "httpConfig.url"),
+        (
+            {"httpConfig": {"url": "http://[::ffff:192.168.0.1]/", "httpDispatchMode": "SYNC"}},
+            "httpConfig.url",
+        ),
         ({"responseDeadline": "one hour"}, "responseDeadline"),
         ({"responseDeadline": "P8D"}, "responseDeadline"),
         ({"filter": "$[?("}, "filter"),

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import CatalogDep, CollectionDep, ManageSubscriptions, ReadSubscriptions, StoreDep
+from api.deps import CatalogDep, CollectionDep, ManageSubscriptions, ReadSubscriptions, StateDep, StoreDep
 from event_triggers import subscriptions as service
 from event_triggers.collection import apply_collection
 from event_triggers.errors import InvalidField
@@ -26,16 +27,18 @@ SUBSCRIPTION_SORTERS = {"triggerId", "triggerName"}
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ManageSubscriptions])
 async def create_subscription(
-    body: SubscriptionFields, store: StoreDep, catalog: CatalogDep
+    body: SubscriptionFields, store: StoreDep, catalog: CatalogDep, state: StateDep
 ) -> SubscriptionPublic:
-    subscription = await service.create_subscription(store=store, catalog=catalog, body=body)
+    subscription = await service.create_subscription(
+        store=store, catalog=catalog, destinations=state.destinations, body=body
+    )
     return service.to_public(subscription, catalog=catalog)
 
 
 @router.get("", dependencies=[ReadSubscriptions])
 async def list_subscriptions(
     store: StoreDep, catalog: CatalogDep, params: CollectionDep, response: Response
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     subscriptions = await store.list_subscriptions()
     page, total = apply_collection(
         [service.to_public(item, catalog=catalog).model_dump(mode="json") for item in subscriptions],
@@ -64,10 +67,14 @@ async def get_subscription(subscription_id: str, store: StoreDep, catalog: Catal
 
 @router.put("/{subscription_id}", dependencies=[ManageSubscriptions])
 async def replace_subscription(
-    subscription_id: str, body: SubscriptionReplace, store: StoreDep, catalog: CatalogDep
+    subscription_id: str, body: SubscriptionReplace, store: StoreDep, catalog: CatalogDep, state: StateDep
 ) -> SubscriptionPublic:
     subscription = await service.replace_subscription(
-        store=store, catalog=catalog, subscription_id=subscription_id, body=body
+        store=store,
+        catalog=catalog,
+        destinations=state.destinations,
+        subscription_id=subscription_id,
+        body=body,
     )
     return service.to_public(subscription, catalog=catalog)
 
@@ -85,7 +92,7 @@ async def replace_subscription(
     },
 )
 async def patch_subscription(
-    subscription_id: str, request: Request, store: StoreDep, catalog: CatalogDep
+    subscription_id: str, request: Request, store: StoreDep, catalog: CatalogDep, state: StateDep
 ) -> SubscriptionPublic:
     """RFC 6902 JSON Patch; the patched subscription is validated like a PUT."""
     try:
@@ -93,7 +100,11 @@ async def patch_subscription(
     except ValueError as exc:
         raise InvalidField("body", f"malformed JSON ({exc})") from None
     subscription = await service.patch_subscription(
-        store=store, catalog=catalog, subscription_id=subscription_id, operations=operations
+        store=store,
+        catalog=catalog,
+        destinations=state.destinations,
+        subscription_id=subscription_id,
+        operations=operations,
     )
     return service.to_public(subscription, catalog=catalog)
 

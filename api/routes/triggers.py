@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -16,7 +17,7 @@ TRIGGER_SORTERS = {"id", "name"}
 @router.get("")
 async def list_triggers(
     catalog: CatalogDep, params: CollectionDep, response: Response
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """The trigger catalog, schemas as strings holding the Avro schema JSON."""
     page, total = apply_collection(
         [trigger.to_public() for trigger in catalog.all()],
