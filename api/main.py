@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.routes import health, invocations, oauth, subscriptions, triggers
+from api.routes import codec, health, invocations, oauth, subscriptions, triggers
 from api.state import AppState
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
@@ -45,10 +46,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Event Triggers", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    cors_origins = (settings or get_settings()).codec_cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors_origins,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(triggers.router)
     app.include_router(subscriptions.router)
+    app.include_router(codec.router)
     app.include_router(invocations.router)
     return app
 

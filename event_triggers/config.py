@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     secret_keys: str | None = None
     """Keys that encrypt credentials at rest, ``kid:base64,...`` (first is current); default: a key file."""
 
+    payload_encryption_keys: str | None = None
+    """``kid:base64,...`` (first is current): encrypt workflow payloads (AES-GCM codec) on every client."""
+    codec_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
+    )
+    """Web UI origins allowed to call the codec endpoint from the browser."""
+
     token_signing_key: str | None = None
     """Base64 HMAC key (>= 32 bytes) that signs access tokens; default: a key file in ``data_dir``."""
     token_ttl: timedelta = timedelta(hours=1)

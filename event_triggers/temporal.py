@@ -13,10 +13,11 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from event_triggers.config import Settings
 from event_triggers.errors import Unavailable
+from event_triggers.security.payload_codec import EncryptionCodec, make_data_converter
+from event_triggers.security.secret_box import parse_keys
 
 TRIGGER_ID = SearchAttributeKey.for_keyword("TriggerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("SubscriptionId")
@@ -44,12 +45,22 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
+def payload_codec(settings: Settings) -> EncryptionCodec | None:
+    """The AES-GCM payload codec when ``EVENT_TRIGGERS_PAYLOAD_ENCRYPTION_KEYS`` is set, else None."""
+    if not settings.payload_encryption_keys:
+        return None
+    keys, current = parse_keys(
+        settings.payload_encryption_keys, setting_name="EVENT_TRIGGERS_PAYLOAD_ENCRYPTION_KEYS"
+    )
+    return EncryptionCodec(keys, current)
+
+
 async def connect(settings: Settings) -> Client:
-    """A client with the one data converter every process uses."""
+    """A client with the one data converter every process uses (pydantic, plus the codec if configured)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=make_data_converter(payload_codec(settings)),
     )
 
 
@@ -92,6 +103,8 @@ class TemporalConnection:
         """Raise ``Unavailable`` unless the Temporal frontend answers now."""
         client = await self.client()
         try:
-            await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=3))
+            await client.workflow_service.get_system_info(
+                GetSystemInfoRequest(), timeout=timedelta(seconds=3)
+            )
         except Exception as exc:
             raise Unavailable(f"Temporal at {self._settings.temporal_address}: {exc}") from exc
