@@ -21,6 +21,7 @@ from activities.http_delivery import HttpDelivery
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
 from event_triggers.invocations import load_server_key
+from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
 from event_triggers.store import Store
 from event_triggers.temporal import connect
 from workflows.invocation import InvocationWorkflow
@@ -30,18 +31,18 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_MARGIN = timedelta(seconds=5)
 
 
-def delivery_http_client() -> httpx.AsyncClient:
-    """The one HTTP client of a worker: pooled connections, never follows redirects."""
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=500, max_keepalive_connections=200),
-    )
+def delivery_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one HTTP client of a worker: pooled connections, never follows redirects, and connects only
+    to addresses the SSRF guard checked (private ranges refused unless allowlisted)."""
+    pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=500, max_keepalive_connections=200))
+    guarded = GuardedTransport(DestinationPolicy(settings.delivery_allowlist), pool)
+    return httpx.AsyncClient(follow_redirects=False, transport=guarded)
 
 
 @asynccontextmanager
 async def http_delivery(settings: Settings, *, store: Store, catalog: Catalog) -> AsyncIterator[HttpDelivery]:
     """The delivery activities with their own HTTP client, closed on exit."""
-    async with delivery_http_client() as http_client:
+    async with delivery_http_client(settings) as http_client:
         yield HttpDelivery(
             settings=settings,
             store=store,

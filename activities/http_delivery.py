@@ -11,7 +11,7 @@ import base64
 import json
 import random
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +25,8 @@ from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult, ResponseMode, TriggerKind
 from event_triggers.models import HttpAuthenticationType
 from event_triggers.security.invocation_secret import invocation_secret
+from event_triggers.security.ssrf import DestinationRefused
+from event_triggers.security.webhook_signing import signature_headers
 from event_triggers.store import Store, Subscription
 
 USER_AGENT = f"event-triggers/{__version__}"
@@ -127,28 +129,36 @@ class HttpDelivery:
         if subscription.httpConfig is None:
             raise _fail("subscription has no httpConfig", error_type="SubscriptionMisconfigured")
         body = {**request.input, "_metadata": delivery_metadata(request, server_key=self._server_key)}
+        content = json.dumps(body, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             **auth_headers(subscription),
+            **signature_headers(
+                secrets=subscription.active_signing_secrets(datetime.now(UTC)),
+                msg_id=request.invocation_id,
+                body=content,
+            ),
         }
         timeout = self._settings.delivery_timeout.total_seconds()
         try:
             response = await self._http.post(
                 subscription.httpConfig.url,
-                content=json.dumps(body, separators=(",", ":")),
+                content=content,
                 headers=headers,
                 timeout=timeout,
                 follow_redirects=False,
             )
-        except httpx.TimeoutException as exc:
+        except DestinationRefused as exc:
+            raise _fail(f"delivery refused: {exc.reason}", error_type="DestinationRefused") from None
+        except httpx.TimeoutException:
             if request.response_mode is ResponseMode.SYNC:
                 raise _fail(
                     f"subscriber did not answer within {timeout:g} s", error_type="SubscriberTimeout"
-                ) from exc
-            raise self._retry(f"subscriber did not answer within {timeout:g} s") from exc
+                ) from None
+            raise self._retry(f"subscriber did not answer within {timeout:g} s") from None
         except httpx.TransportError as exc:
-            raise self._retry(f"cannot reach subscriber: {type(exc).__name__}: {exc}") from exc
+            raise self._retry(f"cannot reach subscriber: {type(exc).__name__}: {exc}") from None
         return self._classify(request, response)
 
     def _classify(self, request: DeliveryRequest, response: httpx.Response) -> DeliveryResult:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     destination_allowlist: list[str] = Field(default_factory=list)
     """CIDRs that deliveries may reach although private/loopback/link-local (SSRF guard)."""
 
+    signing_secret_grace: timedelta = timedelta(hours=24)
+    """After a rotation, deliveries are signed with the old secret too for this long."""
+
     # Delivery
     delivery_timeout: timedelta = timedelta(seconds=10)
     retry_initial_interval: timedelta = timedelta(seconds=5)

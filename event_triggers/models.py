@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -98,6 +99,17 @@ class SubscriptionPublic(BaseModel):
     eventBridgeConfig: EventBridgeConfig | None = None
     enabled: bool
     filter: str | None = None
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    """The create response: the only time the signing secret is shown (HTTP subscriptions)."""
+
+    signingSecret: str | None = None
+
+
+class SigningSecretRotated(BaseModel):
+    signingSecret: str
+    previousSecretExpires: datetime | None
 
 
 class ValidateFilterRequest(WireModel):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from sqlalchemy import Boolean, DateTime, String, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -57,13 +58,28 @@ class ApiClientRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SigningSecret(BaseModel):
+    """A Standard Webhooks secret; a rotated-out one keeps signing until ``expires``."""
+
+    secret: str
+    expires: datetime | None = None
+
+
 class Subscription(SubscriptionFields):
     """A stored subscription, secrets included (server side only)."""
 
     id: str
     created: datetime
     modified: datetime
+    signingSecrets: list[SigningSecret] = []
 
+    def active_signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery is signed with: the current one, plus old ones in their grace period."""
+        return [item.secret for item in self.signingSecrets if item.expires is None or item.expires > now]
+
+
+_SIGNING = "signingSecrets"
+_CLIENT_FIELDS = set(SubscriptionFields.model_fields)
 
 # Where each secret sits inside a subscription document.
 _SECRET_PATHS: tuple[tuple[str, str, str], ...] = (
@@ -120,37 +136,68 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    def _to_row_values(self, fields: SubscriptionFields) -> dict[str, Any]:
+    def _to_row_values(self, fields: SubscriptionFields, signing: list[SigningSecret]) -> dict[str, Any]:
         document = fields.model_dump(mode="json")
-        secrets = _split_secrets(document)
+        credentials: dict[str, Any] = _split_secrets(document)
+        credentials[_SIGNING] = [item.model_dump(mode="json") for item in signing]
         return {
             "trigger_id": fields.triggerId,
             "enabled": fields.enabled,
             "document": document,
-            "credentials": self.sealer.encrypt(json.dumps(secrets)) if secrets else None,
+            "credentials": self.sealer.encrypt(json.dumps(credentials)),
         }
 
     def _from_row(self, row: SubscriptionRow) -> Subscription:
         document = json.loads(json.dumps(row.document))
-        if row.credentials:
-            _merge_secrets(document, json.loads(self.sealer.decrypt(row.credentials)))
-        return Subscription(id=row.id, created=row.created, modified=row.modified, **document)
+        credentials = json.loads(self.sealer.decrypt(row.credentials)) if row.credentials else {}
+        signing = credentials.pop(_SIGNING, [])
+        _merge_secrets(document, credentials)
+        return Subscription(
+            id=row.id, created=row.created, modified=row.modified, signingSecrets=signing, **document
+        )
 
-    async def add_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
+    async def add_subscription(
+        self, *, subscription_id: str, fields: SubscriptionFields, signing_secret: str
+    ) -> Subscription:
         now = datetime.now(UTC)
-        row = SubscriptionRow(id=subscription_id, created=now, modified=now, **self._to_row_values(fields))
+        values = self._to_row_values(fields, [SigningSecret(secret=signing_secret)])
+        row = SubscriptionRow(id=subscription_id, created=now, modified=now, **values)
         async with self._sessions.begin() as session:
             session.add(row)
         return self._from_row(row)
 
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
+        """Replace what clients set; the signing secrets stay as they are."""
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id)
             if row is None:
                 raise KeyError(subscription_id)
-            for key, value in self._to_row_values(fields).items():
+            signing = self._from_row(row).signingSecrets
+            for key, value in self._to_row_values(fields, signing).items():
                 setattr(row, key, value)
             row.modified = datetime.now(UTC)
+        return self._from_row(row)
+
+    async def rotate_signing_secret(
+        self, *, subscription_id: str, new_secret: str, grace: timedelta
+    ) -> Subscription | None:
+        """Make ``new_secret`` current; the previous one signs too until ``now + grace``."""
+        async with self._sessions.begin() as session:
+            row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
+            if row is None:
+                return None
+            subscription = self._from_row(row)
+            now = datetime.now(UTC)
+            kept = [
+                SigningSecret(secret=item.secret, expires=item.expires or now + grace)
+                for item in subscription.signingSecrets
+                if item.expires is None or item.expires > now
+            ]
+            fields = SubscriptionFields.model_validate(subscription.model_dump(include=_CLIENT_FIELDS))
+            row.credentials = self._to_row_values(fields, [SigningSecret(secret=new_secret), *kept])[
+                "credentials"
+            ]
+            row.modified = now
         return self._from_row(row)
 
     async def get_subscription(self, subscription_id: str) -> Subscription | None:

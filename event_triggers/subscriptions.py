@@ -28,6 +28,7 @@ from event_triggers.models import (
     parse_wire,
 )
 from event_triggers.security.ssrf import DestinationPolicy
+from event_triggers.security.webhook_signing import generate_signing_secret
 from event_triggers.store import Store, Subscription
 
 MAX_RESPONSE_DEADLINE = timedelta(days=7)
@@ -183,7 +184,9 @@ async def create_subscription(
     limit = SUBSCRIPTION_LIMITS[trigger.type]
     if await store.count_subscriptions(trigger_id=trigger.id) >= limit:
         raise Conflict(f"triggerId: {trigger.id} already has the maximum of {limit} subscription(s)")
-    return await store.add_subscription(subscription_id=str(uuid.uuid4()), fields=fields)
+    return await store.add_subscription(
+        subscription_id=str(uuid.uuid4()), fields=fields, signing_secret=generate_signing_secret()
+    )
 
 
 async def require_subscription(*, store: Store, subscription_id: str) -> Subscription:
@@ -253,6 +256,16 @@ async def _save_update(
     fields = _keep_stored_secrets(fields, stored)
     _check_fields(fields, catalog=catalog, destinations=destinations)
     return await store.replace_subscription(subscription_id=stored.id, fields=fields)
+
+
+async def rotate_signing_secret(*, store: Store, subscription_id: str, grace: timedelta) -> Subscription:
+    """A new current secret; the old one keeps signing during ``grace`` so receivers can switch over."""
+    rotated = await store.rotate_signing_secret(
+        subscription_id=subscription_id, new_secret=generate_signing_secret(), grace=grace
+    )
+    if rotated is None:
+        raise NotFound(f"id: subscription '{subscription_id}' does not exist")
+    return rotated
 
 
 async def delete_subscription(*, store: Store, subscription_id: str) -> None:

@@ -35,7 +35,7 @@ async def test_credentials_encrypted_at_rest_and_key_rotation(
     )
     store = await Store.open(make_settings(database_url=database_url, secret_keys=key_setting(old_key)))
     try:
-        await store.add_subscription(subscription_id="s1", fields=fields)
+        await store.add_subscription(subscription_id="s1", fields=fields, signing_secret="whsec_dGVzdA==")
         async with store.engine.connect() as connection:
             raw = (await connection.execute(text("SELECT document, credentials FROM subscriptions"))).one()
         assert "tok-very-secret" not in str(raw.document) + raw.credentials

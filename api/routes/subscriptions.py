@@ -6,15 +6,26 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import CatalogDep, CollectionDep, ManageSubscriptions, ReadSubscriptions, StateDep, StoreDep
+from api.deps import (
+    CatalogDep,
+    CollectionDep,
+    ManageSubscriptions,
+    ReadSubscriptions,
+    SettingsDep,
+    StateDep,
+    StoreDep,
+)
 from event_triggers import subscriptions as service
 from event_triggers.collection import apply_collection
 from event_triggers.errors import InvalidField
 from event_triggers.filters import validate_filter
 from event_triggers.models import (
+    SigningSecretRotated,
+    SubscriptionCreated,
     SubscriptionFields,
     SubscriptionPublic,
     SubscriptionReplace,
+    SubscriptionType,
     ValidateFilterRequest,
     ValidateFilterResult,
 )
@@ -28,11 +39,28 @@ SUBSCRIPTION_SORTERS = {"triggerId", "triggerName"}
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ManageSubscriptions])
 async def create_subscription(
     body: SubscriptionFields, store: StoreDep, catalog: CatalogDep, state: StateDep
-) -> SubscriptionPublic:
+) -> SubscriptionCreated:
+    """Creates a subscription; an HTTP one gets its webhook signing secret here, shown this once."""
     subscription = await service.create_subscription(
         store=store, catalog=catalog, destinations=state.destinations, body=body
     )
-    return service.to_public(subscription, catalog=catalog)
+    public = service.to_public(subscription, catalog=catalog)
+    secret = subscription.signingSecrets[0].secret if subscription.type is SubscriptionType.HTTP else None
+    return SubscriptionCreated(**public.model_dump(), signingSecret=secret)
+
+
+@router.post("/{subscription_id}/rotate-signing-secret", dependencies=[ManageSubscriptions])
+async def rotate_signing_secret(
+    subscription_id: str, store: StoreDep, settings: SettingsDep
+) -> SigningSecretRotated:
+    """Extension: a new signing secret (shown once); the old one also signs during the grace period."""
+    rotated = await service.rotate_signing_secret(
+        store=store, subscription_id=subscription_id, grace=settings.signing_secret_grace
+    )
+    return SigningSecretRotated(
+        signingSecret=rotated.signingSecrets[0].secret,
+        previousSecretExpires=rotated.signingSecrets[1].expires if len(rotated.signingSecrets) > 1 else None,
+    )
 
 
 @router.get("", dependencies=[ReadSubscriptions])
