@@ -24,7 +24,7 @@ async def create_subscription(
     mode: str = "SYNC",
     **fields: Any,
 ) -> str:
-    """A subscription created through the API; ``fields`` override the body (e.g. filter, responseDeadline)."""
+    """A subscription created through the API; ``fields`` override the body (filter, responseDeadline...)."""
     body: dict[str, Any] = {
         "name": f"hook {url.rsplit('/', 1)[-1][:8]}",
         "triggerId": trigger_id,

@@ -67,12 +67,10 @@ class Subscriber:
     def received(self, path: str) -> list[ReceivedRequest]:
         return [request for request in self.requests if request.path == path]
 
-    async def wait_for(self, path: str, count: int = 1, timeout: float = 15.0) -> list[ReceivedRequest]:
-        """The first ``count`` requests to ``path``, waiting for them up to ``timeout`` seconds."""
-        async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: len(self.received(path)) >= count), timeout=timeout
-            )
+    async def wait_for(self, path: str, count: int = 1, *, within: float = 15.0) -> list[ReceivedRequest]:
+        """The first ``count`` requests to ``path``, waiting for them up to ``within`` seconds."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.received(path)) >= count)
         return self.received(path)[:count]
 
     def _next_reply(self, path: str) -> Reply:

@@ -41,7 +41,10 @@ async def test_fire_and_forget_delivered_with_exact_body_and_headers(
     await create_subscription(
         api,
         url=subscriber.url(path),
-        httpConfig={"httpAuthenticationType": "BEARER_TOKEN", "bearerTokenAuthConfig": {"bearerToken": "tok-42"}},
+        httpConfig={
+            "httpAuthenticationType": "BEARER_TOKEN",
+            "bearerTokenAuthConfig": {"bearerToken": "tok-42"},
+        },
     )
     [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
     assert set(invocation) == {"id", "triggerId", "contentJson"}, "no secret for FIRE_AND_FORGET"
@@ -49,7 +52,11 @@ async def test_fire_and_forget_delivered_with_exact_body_and_headers(
     [request] = await subscriber.wait_for(path)
     assert request.json() == {
         **FNF_INPUT,
-        "_metadata": {"triggerId": FNF_TRIGGER, "triggerType": "fireAndForget", "invocationId": invocation["id"]},
+        "_metadata": {
+            "triggerId": FNF_TRIGGER,
+            "triggerType": "fireAndForget",
+            "invocationId": invocation["id"],
+        },
     }
     assert request.headers["content-type"] == "application/json"
     assert request.headers["authorization"] == "Bearer tok-42"
@@ -74,3 +81,72 @@ async def test_sync_answer_completes_the_invocation(api: httpx.AsyncClient, subs
         "invocationId": invocation["id"],
         "responseMode": "sync",
     }
+
+
+async def test_503_twice_then_delivered_on_third_attempt(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path(Reply(status=503), Reply(status=503))
+    await create_subscription(api, url=subscriber.url(path))
+    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
+    attempts = subscriber.received(path)
+    assert len(attempts) == 3
+    assert attempts[0].body == attempts[2].body, "a retry sends the same event"
+
+
+async def test_400_fails_at_once_with_status_and_body(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    path = subscriber.new_path(Reply(status=400, body=b"missing field x" + b"!" * 1000))
+    await create_subscription(api, url=subscriber.url(path))
+    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert detail["status"] == "FAILED"
+    assert detail["error"].startswith("subscriber answered 400: missing field x!!!")
+    assert len(detail["error"]) < 600, "only the first 512 bytes of the body are kept"
+    assert len(subscriber.received(path)) == 1, "a 4xx is not retried"
+
+
+async def test_429_retry_after_is_honoured(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    path = subscriber.new_path(Reply(status=429, headers={"Retry-After": "2"}))
+    await create_subscription(api, url=subscriber.url(path))
+    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
+    first, second = subscriber.received(path)
+    # The settings' own backoff would retry after about 0.2 s.
+    assert second.received_at - first.received_at >= 1.9
+
+
+async def test_sync_subscriber_slower_than_the_limit_fails(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path(Reply(body=RR_OUTPUT, delay=2.5))
+    await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert detail["status"] == "FAILED"
+    assert detail["error"] == "subscriber did not answer within 1 s"
+    assert len(subscriber.received(path)) == 1
+
+
+async def test_sync_answer_that_breaks_the_output_schema_fails(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path(Reply(body={"id": "x", "name": "y"}))
+    await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert detail["status"] == "FAILED"
+    assert "output.type" in detail["error"]
+
+
+async def test_dynamic_200_is_the_answer(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    path = subscriber.new_path(Reply(status=200, body=RR_OUTPUT))
+    await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="DYNAMIC")
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    assert invocation["secret"]
+    detail = await finished(api, invocation["id"])
+    assert (detail["status"], detail["output"]) == ("COMPLETED", RR_OUTPUT)
+    metadata = subscriber.received(path)[0].json()["_metadata"]
+    assert metadata["responseMode"] == "dynamic"
+    assert metadata["secret"] == invocation["secret"]
+    assert metadata["callbackURL"].endswith(f"/trigger-invocations/v1/{invocation['id']}/complete")

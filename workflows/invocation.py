@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutType
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -37,16 +37,17 @@ START_TO_CLOSE_MARGIN = timedelta(seconds=5)
 """Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
 
 
-def _failure_reason(error: BaseException) -> str:
-    """The innermost message of an activity failure: what the subscriber did, not Temporal's wrapping."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return str(error)
+def _failure_reason(error: FailureError) -> str:
+    """What the subscriber did, not Temporal's wrapping (a regular activity's ``ActivityError``)."""
+    if isinstance(error, ActivityError) and isinstance(error.cause, FailureError):
+        error = error.cause
+    return error.message
 
 
-def _is_schedule_to_close_timeout(error: ActivityError) -> bool:
-    cause = error.cause
-    return isinstance(cause, TemporalTimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE
+def _is_schedule_to_close_timeout(error: BaseException) -> bool:
+    """Local activities raise the timeout itself, regular ones wrap it in an ``ActivityError``."""
+    timeout = error if isinstance(error, TemporalTimeoutError) else error.__cause__
+    return isinstance(timeout, TemporalTimeoutError) and timeout.type is TimeoutType.SCHEDULE_TO_CLOSE
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -62,7 +63,7 @@ class InvocationWorkflow:
     async def run(self, request: InvocationRequest) -> InvocationOutcome:
         try:
             delivered = await self._deliver(request)
-        except ActivityError as error:
+        except FailureError as error:
             if request.trigger_kind is TriggerKind.REQUEST_RESPONSE and _is_schedule_to_close_timeout(error):
                 return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
             if self._completion is None:
