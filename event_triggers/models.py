@@ -83,6 +83,8 @@ class SubscriptionReplace(SubscriptionFields):
     id: str | None = None
     triggerId: str | None = None  # type: ignore[assignment]
     triggerName: str | None = None
+    signingSecret: str | None = None
+    """Read-only (set by create or rotation); accepted and ignored so a create response can be sent back."""
 
 
 class SubscriptionPublic(BaseModel):

@@ -203,7 +203,7 @@ async def replace_subscription(
     replacement = parse_wire(SubscriptionReplace, body)
     if replacement.id is not None and replacement.id != subscription_id:
         raise InvalidField("id", "cannot be changed")
-    document = replacement.model_dump(exclude={"id", "triggerName"}, exclude_unset=True)
+    document = replacement.model_dump(exclude={"id", "triggerName", "signingSecret"}, exclude_unset=True)
     document.setdefault("triggerId", stored.triggerId)
     fields = parse_wire(SubscriptionFields, document)
     return await _save_update(

@@ -50,6 +50,7 @@ async def test_create_get_list_delete(api: httpx.AsyncClient) -> None:
     created = await api.post("/trigger-subscriptions/v1", json=http_subscription())
     assert created.status_code == 201, created.text
     subscription = created.json()
+    assert subscription.pop("signingSecret").startswith("whsec_"), "shown once, on create"
     assert subscription["triggerName"] == "Identity Created"
     assert subscription["responseDeadline"] == "PT1H"
     assert subscription["httpConfig"]["httpAuthenticationType"] == "NO_AUTH"
