@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable
 
 import httpx
+from temporalio.client import Client
 
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SUBSCRIPTIONS_READ
 from event_triggers.security.secret_box import generate_key
 from tests.conftest import RunningApi
+from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
+from tests.subscriber import Subscriber
 
 
 def b64(data: bytes) -> str:
@@ -57,3 +60,19 @@ async def test_codec_endpoint_off_without_keys(running_api: RunningApi) -> None:
         response = await http.post("/codec/decode", json={"payloads": [PLAIN]})
     assert response.status_code == 404
     assert "PAYLOAD_ENCRYPTION_KEYS" in response.json()["messages"][0]["text"]
+
+
+async def test_workflow_history_is_unreadable_without_the_codec(
+    make_settings: Callable[..., Settings], sqlite_url: str, temporal_client: Client
+) -> None:
+    settings = make_settings(database_url=sqlite_url, payload_encryption_keys=f"k1:{b64(generate_key())}")
+    async with Subscriber() as subscriber, RunningApi(settings) as running, await running.client() as api:
+        path = subscriber.new_path()
+        await create_subscription(api, url=subscriber.url(path))
+        [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+        assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
+        [delivered] = subscriber.received(path)
+    assert delivered.json()["identity"] == FNF_INPUT["identity"], "the subscriber gets the plain event"
+    history = (await temporal_client.get_workflow_handle(invocation["id"]).fetch_history()).to_json()
+    assert FNF_INPUT["identity"]["name"] not in history
+    assert base64.b64encode(b"binary/encrypted").decode() in history
