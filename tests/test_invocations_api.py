@@ -1,0 +1,133 @@
+"""Fan-out, test invocations, idempotent starts and the status list, through the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import wait_until
+from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, error_text, finished, start
+from tests.subscriber import Subscriber
+
+
+@pytest.fixture(scope="module")
+async def subscriber() -> AsyncIterator[Subscriber]:
+    async with Subscriber() as running:
+        yield running
+
+
+async def test_start_validates_input_and_answers_204_without_match(api: httpx.AsyncClient) -> None:
+    bad = await api.post(
+        "/trigger-invocations/v1/start",
+        json={"triggerId": FNF_TRIGGER, "input": {"identity": {"id": "x"}}, "contentJson": {}},
+    )
+    assert bad.status_code == 400, bad.text
+    assert error_text(bad).startswith("input.attributes") or "input.identity" in error_text(bad)
+    unknown = await api.post("/trigger-invocations/v1/start", json={"triggerId": "idn:nope", "input": {}})
+    assert unknown.status_code == 400 and "triggerId" in error_text(unknown)
+    nothing = await api.post(
+        "/trigger-invocations/v1/start", json={"triggerId": FNF_TRIGGER, "input": FNF_INPUT}
+    )
+    assert nothing.status_code == 204, nothing.text
+
+
+async def test_filters_and_enabled_select_subscriptions(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    john, jane, disabled = subscriber.new_path(), subscriber.new_path(), subscriber.new_path()
+    john_id = await create_subscription(
+        api, url=subscriber.url(john), filter='$.attributes[?(@.firstname == "John")]'
+    )
+    await create_subscription(api, url=subscriber.url(jane), filter='$.attributes[?(@.firstname == "Jane")]')
+    await create_subscription(api, url=subscriber.url(disabled), enabled=False)
+    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert (detail["subscriptionId"], detail["status"]) == (john_id, "COMPLETED")
+    assert len(subscriber.received(john)) == 1
+    assert subscriber.received(jane) == [] and subscriber.received(disabled) == []
+
+
+async def test_idempotency_key_returns_the_same_invocations(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path()
+    await create_subscription(api, url=subscriber.url(path))
+    first = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT, **{"Idempotency-Key": "event-1"})
+    await finished(api, first[0]["id"])
+    repeat = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT, **{"Idempotency-Key": "event-1"})
+    assert repeat == first
+    other = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT, **{"Idempotency-Key": "event-2"})
+    assert other[0]["id"] != first[0]["id"]
+    await finished(api, other[0]["id"])
+    assert len(subscriber.received(path)) == 2, "the repeat started nothing"
+
+
+async def test_test_invocation_with_and_without_input(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    path, other = subscriber.new_path(), subscriber.new_path()
+    subscription_id = await create_subscription(api, url=subscriber.url(path), enabled=False)
+    await create_subscription(api, url=subscriber.url(other))
+    custom = {**FNF_INPUT, "attributes": {"firstname": "Test"}}
+    response = await api.post(
+        "/trigger-invocations/v1/test",
+        json={
+            "triggerId": FNF_TRIGGER,
+            "input": custom,
+            "contentJson": {},
+            "subscriptionIds": [subscription_id],
+        },
+    )
+    assert response.status_code == 200, response.text
+    [invocation] = response.json()
+    detail = await finished(api, invocation["id"])
+    assert (detail["type"], detail["subscriptionId"]) == ("TEST", subscription_id), "a test ignores `enabled`"
+    assert subscriber.received(path)[0].json()["attributes"] == {"firstname": "Test"}
+
+    response = await api.post(
+        "/trigger-invocations/v1/test", json={"triggerId": FNF_TRIGGER, "contentJson": {}}
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()) == 2, "without subscriptionIds every subscription gets the test"
+    await subscriber.wait_for(other)
+    example = subscriber.received(other)[0].json()
+    assert {key: value for key, value in example.items() if key != "_metadata"} == FNF_INPUT
+
+
+async def test_status_list_filters_sorts_and_pages(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    first_id = await create_subscription(api, url=subscriber.url(subscriber.new_path()))
+    second_id = await create_subscription(api, url=subscriber.url(subscriber.new_path()))
+    for _ in range(2):
+        for invocation in await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT):
+            await finished(api, invocation["id"])
+
+    async def listed(**params: Any) -> httpx.Response:
+        response = await api.get("/trigger-invocations/v1/status", params=params)
+        assert response.status_code == 200, response.text
+        return response
+
+    mine = f'subscriptionId eq "{first_id}" or subscriptionId eq "{second_id}"'
+
+    async def all_visible() -> bool:
+        return len((await listed(filters=mine)).json()) == 4
+
+    await wait_until(all_visible)
+    only_first = (
+        await listed(filters=f'subscriptionId eq "{first_id}"', count="true", sorters="created")
+    ).json()
+    assert len(only_first) == 2 and {item["subscriptionId"] for item in only_first} == {first_id}
+    item = only_first[0]
+    assert item["triggerId"] == FNF_TRIGGER and item["type"] == "REAL_TIME"
+    assert item["startInvocationInput"] == {
+        "triggerId": FNF_TRIGGER,
+        "input": FNF_INPUT,
+        "contentJson": {"workflowId": 1234},
+    }
+    assert item["completeInvocationInput"] == {"output": None, "localizedError": None}
+    assert item["created"] <= only_first[1]["created"] and item["completed"] is not None
+
+    page = await listed(filters=mine, limit=3, offset=2, count="true", sorters="-created")
+    assert page.headers["X-Total-Count"] == "4" and len(page.json()) == 2
+    bad = await api.get("/trigger-invocations/v1/status", params={"filters": 'name eq "x"'})
+    assert bad.status_code == 400 and "filters" in error_text(bad)
