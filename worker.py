@@ -17,6 +17,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.eventbridge import EventBridgeDelivery
 from activities.http_delivery import HttpDelivery
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
@@ -52,13 +53,15 @@ async def http_delivery(settings: Settings, *, store: Store, catalog: Catalog) -
         )
 
 
-def build_worker(client: Client, settings: Settings, *, delivery: HttpDelivery) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, *, delivery: HttpDelivery, eventbridge: EventBridgeDelivery
+) -> Worker:
     """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[InvocationWorkflow],
-        activities=[delivery.deliver_http],
+        activities=[delivery.deliver_http, eventbridge.put_eventbridge_event],
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
     )
 
@@ -75,7 +78,10 @@ async def run_worker(settings: Settings) -> None:
     try:
         catalog = load_catalog(extra_dirs=settings.catalog_dirs)
         async with http_delivery(settings, store=store, catalog=catalog) as delivery:
-            worker = build_worker(client, settings, delivery=delivery)
+            eventbridge = EventBridgeDelivery(
+                settings=settings, store=store, server_key=load_server_key(settings)
+            )
+            worker = build_worker(client, settings, delivery=delivery, eventbridge=eventbridge)
             async with worker:
                 logger.info(
                     "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import tempfile
@@ -41,6 +42,7 @@ from event_triggers.catalog import Catalog, TriggerDefinition, TriggerType
 from event_triggers.collection import apply_collection, parse_filter_terms
 from event_triggers.config import Settings
 from event_triggers.errors import Conflict, Gone, InvalidField, NotFound, Unauthorized, Unavailable
+from event_triggers.eventbridge import check_start_entry_size
 from event_triggers.filters import filter_matches
 from event_triggers.invocation_models import (
     UPDATE_COMPLETE,
@@ -208,6 +210,15 @@ async def _fan_out(
     idempotency_key: str | None = None,
 ) -> list[Invocation]:
     matching = [item for item in subscriptions if filter_matches(item.filter, payload)]
+    for subscription in matching:  # 413 before anything starts
+        check_start_entry_size(
+            source_prefix=context.settings.eventbridge_source_prefix,
+            subscription=subscription,
+            trigger_id=trigger.id,
+            trigger_kind=TriggerKind(trigger.type.value),
+            payload=payload,
+            callback_url_for=functools.partial(callback_url, context.settings),
+        )
     try:
         return list(
             await asyncio.gather(

@@ -29,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
         ResponseMode,
         TriggerKind,
     )
+    from event_triggers.models import SubscriptionType
     from event_triggers.temporal import INVOCATION_STATUS
 
 DELIVERY_ACTIVITY = "deliver_http"
+EVENTBRIDGE_ACTIVITY = "put_eventbridge_event"
 TIMED_OUT_MESSAGE = "invocation timed out"
 START_TO_CLOSE_MARGIN = timedelta(seconds=5)
 """Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
@@ -129,10 +131,14 @@ class InvocationWorkflow:
             maximum_interval=retry.max_interval,
         )
         start_to_close = retry.delivery_timeout + START_TO_CLOSE_MARGIN
-        summary = f"POST to subscription {request.subscription_name}"
+        activity, summary = (
+            (EVENTBRIDGE_ACTIVITY, f"PutEvents for subscription {request.subscription_name}")
+            if request.subscription_type == SubscriptionType.EVENTBRIDGE
+            else (DELIVERY_ACTIVITY, f"POST to subscription {request.subscription_name}")
+        )
         if request.local_delivery:
             return await workflow.execute_local_activity(
-                DELIVERY_ACTIVITY,
+                activity,
                 delivery,
                 result_type=DeliveryResult,
                 schedule_to_close_timeout=window,
@@ -141,7 +147,7 @@ class InvocationWorkflow:
                 summary=summary,
             )
         return await workflow.execute_activity(
-            DELIVERY_ACTIVITY,
+            activity,
             delivery,
             result_type=DeliveryResult,
             schedule_to_close_timeout=window,

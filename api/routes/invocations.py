@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Response, status
 
+from activities.eventbridge import EventBridgeDelivery
 from api.deps import (
     CollectionDep,
     CreateInvocations,
@@ -64,7 +65,12 @@ async def embedded_worker(app: FastAPI) -> AsyncIterator[None]:
                 delivery = await stack.enter_async_context(
                     http_delivery(state.settings, store=state.store, catalog=state.catalog)
                 )
-                worker = build_worker(context.client, state.settings, delivery=delivery)
+                eventbridge = EventBridgeDelivery(
+                    settings=state.settings, store=state.store, server_key=context.server_key
+                )
+                worker = build_worker(
+                    context.client, state.settings, delivery=delivery, eventbridge=eventbridge
+                )
                 running = asyncio.create_task(worker.run())
 
                 async def stop() -> None:
