@@ -50,7 +50,7 @@ ROLE_SESSION_NAME = "event-triggers"
 
 
 @dataclass(frozen=True)
-class _CachedClient:
+class CachedClient:
     client: Any
     expires: datetime | None
     """When the assumed-role credentials expire; None for the default credential chain."""
@@ -80,7 +80,7 @@ class EventBridgeDelivery:
         self._settings = settings
         self._store = store
         self._server_key = server_key
-        self._clients: dict[tuple[str, str | None], _CachedClient] = {}
+        self._clients: dict[tuple[str, str | None], CachedClient] = {}
         self._clients_lock = threading.Lock()
         timeout = settings.delivery_timeout.total_seconds()
         # Temporal retries (visible in the history); boto3 makes one attempt per activity attempt.
@@ -101,7 +101,7 @@ class EventBridgeDelivery:
                 self._clients[key] = cached
             return cached.client
 
-    def _new_client(self, *, region: str, role_arn: str | None) -> _CachedClient:
+    def _new_client(self, *, region: str, role_arn: str | None) -> CachedClient:
         session = boto3.session.Session()
         expires = None
         if role_arn is not None:
@@ -114,7 +114,7 @@ class EventBridgeDelivery:
             )
             expires = credentials["Expiration"]
         client = session.client("events", region_name=region, config=self._client_config)
-        return _CachedClient(client=client, expires=expires)
+        return CachedClient(client=client, expires=expires)
 
     def _put_entry(self, config: EventBridgeConfig, entry: dict[str, str]) -> dict[str, Any]:
         client = self.events_client(region=config.awsRegion, role_arn=config.roleArn)

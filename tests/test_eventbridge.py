@@ -7,14 +7,21 @@ back from that queue, as a subscriber's Lambda or queue consumer would see it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.eventbridge import EventBridgeDelivery, aws_failure, put_events_failure
+from activities.eventbridge import (
+    CREDENTIALS_REFRESH_MARGIN,
+    CachedClient,
+    EventBridgeDelivery,
+    aws_failure,
+    put_events_failure,
+)
 from event_triggers.config import Settings
 from event_triggers.errors import PayloadTooLarge
 from event_triggers.eventbridge import (
@@ -27,6 +34,7 @@ from event_triggers.eventbridge import (
 )
 from event_triggers.invocation_models import DeliveryRequest, TriggerKind
 from event_triggers.models import EventBridgeConfig
+from event_triggers.store import Store
 from tests.conftest import RunningApi
 from tests.invocation_fixtures import (
     FNF_INPUT,
@@ -153,6 +161,20 @@ def test_a_200_answer_with_a_failed_entry_is_a_failure() -> None:
         "EventBridge delivery failed: ThrottlingException: Rate exceeded",
         False,
     )
+
+
+@pytest.mark.usefixtures("aws")
+def test_clients_are_reused_per_region_and_role_until_credentials_near_expiry(settings: Settings) -> None:
+    delivery = EventBridgeDelivery(settings=settings, store=cast(Store, None), server_key=b"key")
+    role_arn = "arn:aws:iam::111111111111:role/publisher"
+    assumed = delivery.events_client(region=REGION, role_arn=role_arn)
+    assert delivery.events_client(region=REGION, role_arn=role_arn) is assumed
+    assert delivery.events_client(region=REGION, role_arn=None) is not assumed
+    assert delivery.events_client(region="us-east-1", role_arn=role_arn) is not assumed
+    now = datetime.now(UTC)
+    assert not CachedClient(client=assumed, expires=now + CREDENTIALS_REFRESH_MARGIN / 2).fresh(now)
+    assert CachedClient(client=assumed, expires=now + CREDENTIALS_REFRESH_MARGIN * 2).fresh(now)
+    assert CachedClient(client=assumed, expires=None).fresh(now), "the default chain refreshes itself"
 
 
 # --- through the product, on a real moto server ---------------------------------------------------
