@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Temporal dev server, real databases (SQLite and PostgreSQL), the API on loopback."""
+"""Shared fixtures: a real Temporal dev server, SQLite and PostgreSQL databases, the API on loopback."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def wait_until(
+async def wait_until(  # noqa: ASYNC109 - polls a condition, the deadline is its subject
     check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.05
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
@@ -123,8 +123,9 @@ class RunningApi:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         settings.api_port = self.port
+        self.app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
@@ -142,7 +143,7 @@ class RunningApi:
 
     @property
     def state(self) -> AppState:
-        state: AppState = self.server.config.app.state.app_state
+        state: AppState = self.app.state.app_state
         return state
 
     async def token(self, *scopes: str) -> str:
