@@ -33,7 +33,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def wait_until(  # noqa: ASYNC109 - polls a condition, the deadline is its subject
+async def wait_until(
     check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.05
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
