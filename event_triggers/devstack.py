@@ -1,0 +1,278 @@
+"""``event-triggers dev``: Temporal dev server (with Web UI), worker and API, supervised in the foreground.
+
+Each child runs in its own session, so a Ctrl-C in the terminal reaches only this supervisor, which then
+stops the children in reverse start order (SIGTERM to the whole process group, SIGKILL after a grace
+period). A child that dies on its own takes the whole stack down with a non-zero exit code: a half-running
+stack is worse than none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import httpx
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
+from temporalio.client import Client
+
+from event_triggers.temporal import dev_server_search_attribute_args, temporal_cli_path
+
+NAMESPACE = "default"
+RETENTION = timedelta(hours=48)
+"""Closed invocations stay visible (status, replay, Web UI) for two days; the dev server's default is one."""
+
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+"""Longer than the worker's graceful shutdown (delivery timeout + margin), so deliveries can finish."""
+POLL_INTERVAL = 0.1
+
+_CLI = (sys.executable, "-c", "from event_triggers.cli import main; main()")
+"""Runs the ``event-triggers`` entry point with this very interpreter, whatever the PATH says."""
+
+
+@dataclass(frozen=True)
+class DevStackOptions:
+    api_port: int = 8000
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    data_dir: Path = Path(".event-triggers")
+
+
+class StackStopped(Exception):
+    """The stack cannot go on: a stop was requested or a child died; ``exit_code`` says which."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+class Supervisor:
+    """Starts children in their own process groups and stops them all, in reverse start order."""
+
+    def __init__(self, *, stop_timeout: float = STOP_TIMEOUT) -> None:
+        self.stop_timeout = stop_timeout
+        self.children: list[Child] = []
+        self.stop_requested = threading.Event()
+
+    def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str]) -> Child:
+        process = subprocess.Popen(list(argv), env=dict(env), start_new_session=True)
+        child = Child(name=name, process=process)
+        self.children.append(child)
+        print(f"[dev] started {name} (pid {process.pid})", flush=True)
+        return child
+
+    def dead_child(self) -> Child | None:
+        """The first child that has exited, if any."""
+        return next((child for child in self.children if child.process.poll() is not None), None)
+
+    def check(self) -> None:
+        """Raise ``StackStopped`` if a stop was requested or a child died."""
+        if self.stop_requested.is_set():
+            raise StackStopped("stopping", exit_code=0)
+        dead = self.dead_child()
+        if dead is not None:
+            raise StackStopped(
+                f"{dead.name} (pid {dead.process.pid}) exited unexpectedly "
+                f"with code {dead.process.returncode}",
+                exit_code=1,
+            )
+
+    def wait_until(self, ready: Callable[[], bool], *, what: str, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Poll ``ready`` until it holds, giving up on timeout, a stop request or a dead child."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check()
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise StackStopped(f"{what} not ready within {timeout:.0f}s", exit_code=1)
+            self.stop_requested.wait(POLL_INTERVAL)
+
+    def run_until_stopped(self) -> NoReturn:
+        """Block until a stop is requested or a child dies (then raises ``StackStopped``)."""
+        while True:
+            self.check()
+            self.stop_requested.wait(POLL_INTERVAL)
+
+    def stop_all(self) -> None:
+        """SIGTERM each process group (last started first), SIGKILL it after ``stop_timeout``."""
+        for child in reversed(self.children):
+            _signal_group(child.process, signal.SIGTERM)
+            try:
+                child.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                print(
+                    f"[dev] {child.name} did not stop within {self.stop_timeout:.0f}s: killing it", flush=True
+                )
+            # Also reaps grandchildren left in the group after the leader exited.
+            _signal_group(child.process, signal.SIGKILL)
+            child.process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signal_number: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal_number)
+
+
+def child_environment(options: DevStackOptions) -> dict[str, str]:
+    """Settings for the worker and the API: this stack's Temporal, ports and data dir, dev mode on."""
+    return {
+        **os.environ,
+        "EVENT_TRIGGERS_TEMPORAL_ADDRESS": f"127.0.0.1:{options.temporal_port}",
+        "EVENT_TRIGGERS_API_HOST": "127.0.0.1",
+        "EVENT_TRIGGERS_API_PORT": str(options.api_port),
+        "EVENT_TRIGGERS_DATA_DIR": str(options.data_dir.resolve()),
+        "EVENT_TRIGGERS_DEV_MODE": "1",
+    }
+
+
+def temporal_dev_server_argv(options: DevStackOptions) -> list[str]:
+    """``temporal server start-dev`` on loopback, history kept in the data dir, no network at run time."""
+    return [
+        temporal_cli_path(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(options.temporal_port),
+        "--ui-port",
+        str(options.ui_port),
+        "--db-filename",
+        str(options.data_dir.resolve() / "temporal.db"),
+        "--namespace",
+        NAMESPACE,
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
+        *dev_server_search_attribute_args(),
+    ]
+
+
+async def ensure_retention(address: str, *, retention: timedelta = RETENTION) -> timedelta:
+    """Raise the namespace retention to at least ``retention``; returns the retention now in force."""
+    client = await Client.connect(address, namespace=NAMESPACE)
+    service = client.workflow_service
+    current = await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
+    if current.config.workflow_execution_retention_ttl.ToTimedelta() < retention:
+        ttl = Duration()
+        ttl.FromTimedelta(retention)
+        await service.update_namespace(
+            UpdateNamespaceRequest(
+                namespace=NAMESPACE, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
+            )
+        )
+        current = await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
+    return current.config.workflow_execution_retention_ttl.ToTimedelta()
+
+
+def _temporal_ready(address: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return asyncio.run(ensure_retention(address)) >= RETENTION
+        except Exception:  # not listening yet, or the namespace is not created yet
+            return False
+
+    return ready
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+async def _dev_client(data_dir: Path) -> dict[str, object]:
+    from event_triggers.clients import ensure_dev_client
+    from event_triggers.config import Settings
+    from event_triggers.store import Store
+
+    store = await Store.open(Settings(data_dir=data_dir))
+    try:
+        client, _ = await ensure_dev_client(store=store, data_dir=data_dir)
+        return client
+    finally:
+        await store.close()
+
+
+def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
+    data_dir = options.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = child_environment(options)
+    temporal_address = env["EVENT_TRIGGERS_TEMPORAL_ADDRESS"]
+    api_url = f"http://127.0.0.1:{options.api_port}"
+    ui_url = f"http://127.0.0.1:{options.ui_port}"
+
+    supervisor.start("temporal", temporal_dev_server_argv(options), env=env)
+    supervisor.wait_until(_temporal_ready(temporal_address), what=f"Temporal at {temporal_address}")
+    supervisor.wait_until(_http_ok(ui_url), what=f"Temporal Web UI at {ui_url}")
+    dev_client = asyncio.run(_dev_client(data_dir))
+    supervisor.start("worker", [*_CLI, "worker"], env=env)
+    supervisor.start("api", [*_CLI, "api"], env=env)
+    supervisor.wait_until(_http_ok(f"{api_url}/health"), what=f"API at {api_url}")
+    print(
+        "\n".join(
+            [
+                "",
+                "[dev] Event Triggers is running (Ctrl-C stops everything)",
+                f"[dev]   API:          {api_url}",
+                f"[dev]   API docs:     {api_url}/docs",
+                f"[dev]   Temporal UI:  {ui_url}",
+                f"[dev]   Temporal:     {temporal_address} (namespace {NAMESPACE})",
+                f"[dev]   data dir:     {data_dir}",
+                f"[dev]   dev client:   client_id={dev_client['client_id']} "
+                f"client_secret={dev_client['client_secret']}",
+                f"[dev]   get a token:  curl -u <client_id>:<client_secret> -d grant_type=client_credentials "
+                f"{api_url}/oauth/token",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+def run_dev_stack(options: DevStackOptions) -> int:
+    """Run the stack in the foreground until Ctrl-C/SIGTERM (exit 0) or until a child dies (exit 1)."""
+    supervisor = Supervisor()
+
+    def request_stop(signal_number: int, frame: FrameType | None) -> None:
+        supervisor.stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _start_stack(supervisor, options)
+        supervisor.run_until_stopped()
+    except StackStopped as stopped:
+        if stopped.exit_code:
+            print(f"[dev] error: {stopped}", file=sys.stderr, flush=True)
+        print("[dev] stopping the stack", flush=True)
+        return stopped.exit_code
+    finally:
+        supervisor.stop_all()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("[dev] stopped", flush=True)
