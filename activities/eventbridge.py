@@ -51,6 +51,8 @@ ROLE_SESSION_NAME = "event-triggers"
 
 @dataclass(frozen=True)
 class CachedClient:
+    """A boto3 client is costly to create (tens of ms) and thread-safe: one per region and role."""
+
     client: Any
     expires: datetime | None
     """When the assumed-role credentials expire; None for the default credential chain."""
