@@ -1,0 +1,97 @@
+"""docker-compose.yml keeps the production shape the README promises."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED_SERVICES = {"postgresql", "temporal", "temporal-ui", "setup", "api", "worker"}
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return dict(compose["services"])
+
+
+def readme_production_services() -> set[str]:
+    """Service names the README's "Production" section spells in backticks (e.g. `api`)."""
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Production\n(.*?)(?=^## |\Z)", readme, flags=re.MULTILINE | re.DOTALL)
+    if section is None:
+        return set()
+    return set(re.findall(r"`([a-z][a-z0-9-]*)`", section.group(1)))
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in service.get("environment", {}).items()}
+
+
+def interpolated(value: str) -> str:
+    """``value`` as compose would pass it, with a stand-in for each ``${VARIABLE...}``."""
+    return re.sub(r"\$\{[^}]*\}", "from-environment", value)
+
+
+def test_every_service_the_readme_names_exists(services: dict[str, Any]) -> None:
+    assert EXPECTED_SERVICES | readme_production_services() <= set(services)
+
+
+def test_the_readme_names_the_services() -> None:
+    assert readme_production_services() >= EXPECTED_SERVICES
+
+
+def test_the_api_publishes_port_8000(services: dict[str, Any]) -> None:
+    published = [str(port).split(":")[-2:] for port in services["api"]["ports"]]
+    assert ["8000", "8000"] in published
+
+
+@pytest.mark.parametrize("name", ["api", "worker", "setup"])
+def test_our_processes_run_the_image_against_temporal_and_postgresql(
+    services: dict[str, Any], name: str
+) -> None:
+    service = services[name]
+    assert "temporal" in service["depends_on"]
+    assert service["build"] == "."
+    settings = environment(service)
+    assert settings["EVENT_TRIGGERS_TEMPORAL_ADDRESS"] == "temporal:7233"
+    database = urlsplit(interpolated(settings["EVENT_TRIGGERS_DATABASE_URL"]))
+    assert database.scheme == "postgresql+asyncpg"
+    assert database.hostname == "postgresql"
+    for key in (
+        "EVENT_TRIGGERS_SECRET_KEYS",
+        "EVENT_TRIGGERS_TOKEN_SIGNING_KEY",
+        "EVENT_TRIGGERS_SERVER_KEY",
+    ):
+        assert ":?" in settings[key], f"{key} must be required: replicas share it"
+
+
+def test_api_and_worker_wait_for_setup_and_the_database(services: dict[str, Any]) -> None:
+    for name in ("api", "worker"):
+        depends_on = services[name]["depends_on"]
+        assert depends_on["setup"]["condition"] == "service_completed_successfully"
+        assert depends_on["postgresql"]["condition"] == "service_healthy"
+    assert services["api"]["command"] == ["api"]
+    assert services["worker"]["command"] == ["worker"]
+    assert "event-triggers setup" in " ".join(services["setup"]["command"])
+
+
+def test_temporal_persists_in_postgresql_with_its_ui(services: dict[str, Any]) -> None:
+    temporal = environment(services["temporal"])
+    assert temporal["DB"] == "postgres12"
+    assert temporal["POSTGRES_SEEDS"] == "postgresql"
+    assert temporal["DEFAULT_NAMESPACE_RETENTION"] == "48h"
+    assert environment(services["temporal-ui"])["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def test_the_image_builds_from_the_project() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["event-triggers"]' in dockerfile
+    for package in ("api", "workflows", "activities", "event_triggers"):
+        assert (ROOT / package).is_dir()
+        assert f"COPY {package} ./{package}" in dockerfile
