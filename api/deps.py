@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, params
+from fastapi import Depends, Query, Request, Response, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -12,6 +13,7 @@ from temporalio.client import Client
 from api.state import AppState
 from event_triggers.catalog import Catalog
 from event_triggers.clients import authorize
+from event_triggers.collection import FilterSpec, apply_collection
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import (
     INVOCATION_STATUS_MANAGE,
@@ -53,6 +55,31 @@ class CollectionParams(BaseModel):
     count: bool
     filters: str | None
     sorters: str | None
+
+    def page(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        response: Response,
+        *,
+        filter_fields: FilterSpec,
+        sort_fields: set[str],
+    ) -> list[Mapping[str, Any]]:
+        """Filter, sort and page ``items``; ``count=true`` puts the filtered total in ``X-Total-Count``."""
+        page, total = apply_collection(
+            items,
+            filters=self.filters,
+            sorters=self.sorters,
+            limit=self.limit,
+            offset=self.offset,
+            filter_fields=filter_fields,
+            sort_fields=sort_fields,
+        )
+        self.report_total(response, total)
+        return page
+
+    def report_total(self, response: Response, total: int) -> None:
+        if self.count:
+            response.headers["X-Total-Count"] = str(total)
 
 
 def get_collection_params(

@@ -148,8 +148,7 @@ async def list_invocation_statuses(
         limit=params.limit,
         offset=params.offset,
     )
-    if params.count:
-        response.headers["X-Total-Count"] = str(total)
+    params.report_total(response, total)
     return [dict(item) for item in page]
 
 

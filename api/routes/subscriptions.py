@@ -16,7 +16,6 @@ from api.deps import (
     StoreDep,
 )
 from event_triggers import subscriptions as service
-from event_triggers.collection import apply_collection
 from event_triggers.errors import InvalidField
 from event_triggers.filters import validate_filter
 from event_triggers.models import (
@@ -68,18 +67,12 @@ async def list_subscriptions(
     store: StoreDep, catalog: CatalogDep, params: CollectionDep, response: Response
 ) -> list[Mapping[str, Any]]:
     subscriptions = await store.list_subscriptions()
-    page, total = apply_collection(
+    return params.page(
         [service.to_public(item, catalog=catalog).model_dump(mode="json") for item in subscriptions],
-        filters=params.filters,
-        sorters=params.sorters,
-        limit=params.limit,
-        offset=params.offset,
+        response,
         filter_fields=SUBSCRIPTION_FILTERS,
         sort_fields=SUBSCRIPTION_SORTERS,
     )
-    if params.count:
-        response.headers["X-Total-Count"] = str(total)
-    return page
 
 
 @router.post("/validate-filter", dependencies=[ManageSubscriptions])

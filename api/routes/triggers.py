@@ -6,7 +6,6 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import CatalogDep, CollectionDep, ReadSubscriptions
-from event_triggers.collection import apply_collection
 
 router = APIRouter(prefix="/triggers/v1", tags=["Triggers"], dependencies=[ReadSubscriptions])
 
@@ -19,15 +18,9 @@ async def list_triggers(
     catalog: CatalogDep, params: CollectionDep, response: Response
 ) -> list[Mapping[str, Any]]:
     """The trigger catalog, schemas as strings holding the Avro schema JSON."""
-    page, total = apply_collection(
+    return params.page(
         [trigger.to_public() for trigger in catalog.all()],
-        filters=params.filters,
-        sorters=params.sorters,
-        limit=params.limit,
-        offset=params.offset,
+        response,
         filter_fields=TRIGGER_FILTERS,
         sort_fields=TRIGGER_SORTERS,
     )
-    if params.count:
-        response.headers["X-Total-Count"] = str(total)
-    return page
