@@ -29,6 +29,7 @@ from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 
+from event_triggers.clients import DEV_CLIENT_FILE
 from event_triggers.temporal import dev_server_search_attribute_args, temporal_cli_path
 
 NAMESPACE = "default"
@@ -246,8 +247,11 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
                 f"[dev]   data dir:     {data_dir}",
                 f"[dev]   dev client:   client_id={dev_client['client_id']} "
                 f"client_secret={dev_client['client_secret']}",
+                f"[dev]                 (saved in {data_dir / DEV_CLIENT_FILE})",
                 f"[dev]   get a token:  curl -u <client_id>:<client_secret> -d grant_type=client_credentials "
                 f"{api_url}/oauth/token",
+                "[dev]   deliveries:   loopback subscribers are allowed (dev mode); elsewhere private and",
+                "[dev]                 loopback targets need EVENT_TRIGGERS_DESTINATION_ALLOWLIST",
                 "",
             ]
         ),

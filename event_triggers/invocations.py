@@ -420,7 +420,7 @@ def visibility_query(filters: str | None) -> str:
     """A Temporal List Filter for the invocations matching SailPoint ``filters`` (``eq`` on two fields)."""
     query = f'WorkflowType = "{WORKFLOW_TYPE}"'
     disjunction = parse_filter_terms(filters, allowed=STATUS_FILTERS)
-    if not disjunction:
+    if not any(disjunction):  # no filters: [[]], one alternative without terms
         return query
     alternatives = [
         " AND ".join(

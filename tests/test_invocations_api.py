@@ -129,5 +129,7 @@ async def test_status_list_filters_sorts_and_pages(api: httpx.AsyncClient, subsc
 
     page = await listed(filters=mine, limit=3, offset=2, count="true", sorters="-created")
     assert page.headers["X-Total-Count"] == "4" and len(page.json()) == 2
+    unfiltered = {item["id"] for item in (await listed()).json()}
+    assert {item["id"] for item in only_first} <= unfiltered, "no filters lists every invocation"
     bad = await api.get("/trigger-invocations/v1/status", params={"filters": 'name eq "x"'})
     assert bad.status_code == 400 and "filters" in error_text(bad)
