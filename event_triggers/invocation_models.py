@@ -112,13 +112,6 @@ class Completion(BaseModel):
     error: str | None = None
 
 
-class InvocationOutcome(BaseModel):
-    status: InvocationStatus
-    output: dict[str, Any] | None = None
-    error: str | None = None
-    completed: datetime
-
-
 # --- API wire shapes ---------------------------------------------------------------------------------
 
 
@@ -153,7 +146,10 @@ class Invocation(BaseModel):
 
 
 class InvocationDetail(BaseModel):
-    """``GET /trigger-invocations/v1/{id}``: where one invocation stands and how it ended."""
+    """``GET /trigger-invocations/v1/{id}``: where one invocation stands and how it ended.
+
+    Also the workflow's result (and the details of its failure), so a long poll needs no second call.
+    """
 
     id: str
     triggerId: str

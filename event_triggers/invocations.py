@@ -383,12 +383,17 @@ async def get_invocation(
     """Where an invocation stands; with ``wait_seconds`` (at most 60) wait that long for it to finish."""
     if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
         raise InvalidField("waitSeconds", f"must be between 0 and {MAX_WAIT_SECONDS}")
-    handle = context.client.get_workflow_handle(invocation_id)
+    handle = context.client.get_workflow_handle(invocation_id, result_type=InvocationDetail)
+    if wait_seconds:
+        # The workflow's result (or its failure's details) is the answer: one call, no describe.
+        with contextlib.suppress(TimeoutError, RPCError):
+            try:
+                return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
+            except WorkflowFailureError as ended:
+                cause = ended.cause
+                if isinstance(cause, ApplicationError) and cause.details:
+                    return InvocationDetail.model_validate(cause.details[0])
     description = await _describe(handle)
-    if wait_seconds and description.status is WorkflowExecutionStatus.RUNNING:
-        with contextlib.suppress(TimeoutError, WorkflowFailureError):
-            await asyncio.wait_for(handle.result(), timeout=wait_seconds)
-        description = await _describe(handle)
     memo = await description.memo()
     attributes = description.typed_search_attributes
     completion = memo.get("completeInvocationInput") or {}

@@ -47,6 +47,7 @@ class Subscriber:
 
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
+        self._by_path: dict[str, list[ReceivedRequest]] = {}
         self._scripts: dict[str, deque[Reply]] = {}
         self._defaults: dict[str, Reply] = {}
         self._changed = asyncio.Condition()
@@ -65,12 +66,12 @@ class Subscriber:
         return self.base_url + path
 
     def received(self, path: str) -> list[ReceivedRequest]:
-        return [request for request in self.requests if request.path == path]
+        return list(self._by_path.get(path, ()))
 
     async def wait_for(self, path: str, count: int = 1, *, within: float = 15.0) -> list[ReceivedRequest]:
         """The first ``count`` requests to ``path``, waiting for them up to ``within`` seconds."""
         async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: len(self.received(path)) >= count)
+            await self._changed.wait_for(lambda: len(self._by_path.get(path, ())) >= count)
         return self.received(path)[:count]
 
     def _next_reply(self, path: str) -> Reply:
@@ -93,6 +94,7 @@ class Subscriber:
         reply = self._next_reply(scope["path"])
         async with self._changed:
             self.requests.append(request)
+            self._by_path.setdefault(request.path, []).append(request)
             self._changed.notify_all()
         if reply.delay:
             await asyncio.sleep(reply.delay)

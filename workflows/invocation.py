@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         Completion,
         DeliveryRequest,
         DeliveryResult,
-        InvocationOutcome,
+        InvocationDetail,
         InvocationRequest,
         InvocationStatus,
         RejectionReason,
@@ -52,7 +52,7 @@ def _is_schedule_to_close_timeout(error: BaseException) -> bool:
     return isinstance(timeout, TemporalTimeoutError) and timeout.type is TimeoutType.SCHEDULE_TO_CLOSE
 
 
-@workflow.defn(name=WORKFLOW_TYPE)
+@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
 class InvocationWorkflow:
     @workflow.init
     def __init__(self, request: InvocationRequest) -> None:
@@ -62,7 +62,7 @@ class InvocationWorkflow:
         self._deadline: datetime = workflow.now() + request.response_deadline
 
     @workflow.run
-    async def run(self, request: InvocationRequest) -> InvocationOutcome:
+    async def run(self, request: InvocationRequest) -> InvocationDetail:
         try:
             delivered = await self._deliver(request)
         except FailureError as error:
@@ -162,13 +162,25 @@ class InvocationWorkflow:
 
     def _finish(
         self, status: InvocationStatus, *, output: dict | None = None, error: str | None = None
-    ) -> InvocationOutcome:
+    ) -> InvocationDetail:
         """Record the outcome in search attributes and memo; a failure fails the workflow with its reason."""
-        outcome = InvocationOutcome(status=status, output=output, error=error, completed=workflow.now())
+        request = self._request
+        outcome = InvocationDetail(
+            id=request.invocation_id,
+            triggerId=request.trigger_id,
+            subscriptionId=request.subscription_id,
+            subscriptionName=request.subscription_name,
+            type=request.invocation_type,
+            status=status,
+            created=workflow.info().start_time,
+            completed=workflow.now(),
+            output=output,
+            error=error,
+        )
         self._set_status(status)
         workflow.upsert_memo(
             {
-                "completed": outcome.completed.isoformat(),
+                "completed": workflow.now().isoformat(),
                 "completeInvocationInput": {
                     "output": output,
                     "localizedError": None if error is None else {"locale": "en-US", "message": error},
@@ -176,5 +188,5 @@ class InvocationWorkflow:
             }
         )
         if status is not InvocationStatus.COMPLETED:
-            raise ApplicationError(error or status.value, type=status.value, non_retryable=True)
+            raise ApplicationError(error or status.value, outcome, type=status.value, non_retryable=True)
         return outcome
