@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from event_triggers.invocations import load_server_key
 from event_triggers.security.invocation_secret import invocation_secret
@@ -24,6 +27,7 @@ from tests.invocation_fixtures import (
     start,
 )
 from tests.subscriber import Reply, Subscriber
+from workflows.invocation import InvocationWorkflow
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,9 @@ def complete_url(invocation: dict[str, Any]) -> str:
     return f"/trigger-invocations/v1/{invocation['id']}/complete"
 
 
-async def test_async_callback_rules(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+async def test_async_callback_rules(
+    api: httpx.AsyncClient, subscriber: Subscriber, temporal_client: Client
+) -> None:
     invocation = await awaiting_invocation(api, subscriber)
     callback = httpx.AsyncClient(base_url=str(api.base_url))  # subscribers carry no API token
 
@@ -87,6 +93,12 @@ async def test_async_callback_rules(api: httpx.AsyncClient, subscriber: Subscrib
     )
     assert again.status_code == 409, again.text
     await callback.aclose()
+
+    # The recorded history replays on the current workflow code (determinism check).
+    history = await temporal_client.get_workflow_handle(invocation["id"]).fetch_history()
+    await Replayer(workflows=[InvocationWorkflow], data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
 
 
 async def test_error_callback_fails_the_invocation(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
