@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import secrets
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -71,6 +73,30 @@ STATUS_FILTERS = {"triggerId": {"eq"}, "subscriptionId": {"eq"}}
 STATUS_SORTERS = {"triggerId", "subscriptionName", "created", "completed"}
 _FILTER_SEARCH_ATTRIBUTES = {"triggerId": TRIGGER_ID.name, "subscriptionId": SUBSCRIPTION_ID.name}
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f3c2a8e-3c1e-4c55-9a57-9d1d3e1f0b7a")
+
+logger = logging.getLogger(__name__)
+
+
+class EnabledSubscriptionReads:
+    """Reads a trigger's enabled subscriptions, sharing one query among concurrent events of that trigger.
+
+    Under load most events find a query for their trigger already in flight and wait for it instead of
+    queueing for a database connection; nothing is cached beyond that query.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._in_flight: dict[str, asyncio.Future[list[Subscription]]] = {}
+
+    async def read(self, trigger_id: str) -> list[Subscription]:
+        query = self._in_flight.get(trigger_id)
+        if query is None:
+            query = asyncio.ensure_future(
+                self._store.list_subscriptions(trigger_id=trigger_id, enabled_only=True)
+            )
+            self._in_flight[trigger_id] = query
+            query.add_done_callback(lambda _: self._in_flight.pop(trigger_id, None))
+        return await asyncio.shield(query)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -421,6 +447,16 @@ def _quoted(value: object) -> str:
     return f'"{text}"'
 
 
+async def _readable_memo(execution: WorkflowExecution) -> Mapping[str, Any]:
+    """The memo, or nothing when this process cannot decode it (another payload key, a lost key):
+    one unreadable invocation must not break the whole list."""
+    try:
+        return await execution.memo()
+    except Exception:
+        logger.warning("cannot decode the memo of invocation %s; listing it without details", execution.id)
+        return {}
+
+
 def visibility_query(filters: str | None) -> str:
     """A Temporal List Filter for the invocations matching SailPoint ``filters`` (``eq`` on two fields)."""
     query = f'WorkflowType = "{WORKFLOW_TYPE}"'
@@ -449,7 +485,7 @@ async def list_invocation_statuses(
     items: list[dict[str, Any]] = []
     try:
         async for execution in context.client.list_workflows(query, limit=MAX_LISTED_INVOCATIONS):
-            memo = await execution.memo()
+            memo = await _readable_memo(execution)
             attributes = execution.typed_search_attributes
             completion = memo.get("completeInvocationInput")
             items.append(
