@@ -17,8 +17,7 @@ import secrets
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import (
@@ -108,6 +107,10 @@ class InvocationContext:
     catalog: Catalog
     client: Client
     server_key: bytes
+    enabled_subscriptions: EnabledSubscriptionReads = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "enabled_subscriptions", EnabledSubscriptionReads(self.store))
 
 
 def load_server_key(settings: Settings) -> bytes:
@@ -281,7 +284,7 @@ async def start_invocations(
     """
     trigger = context.catalog.require(trigger_id)
     trigger.validate_input(payload)
-    subscriptions = await context.store.list_subscriptions(trigger_id=trigger_id, enabled_only=True)
+    subscriptions = await context.enabled_subscriptions.read(trigger_id)
     return await _fan_out(
         context,
         trigger=trigger,
@@ -399,10 +402,6 @@ async def complete_invocation(
         raise Unavailable(f"cannot complete invocation: {exc.message}") from exc
 
 
-def _timestamp(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
 async def get_invocation(
     *, context: InvocationContext, invocation_id: str, wait_seconds: float = 0
 ) -> InvocationDetail:
@@ -436,7 +435,7 @@ async def get_invocation(
         type=InvocationType(attributes.get(INVOCATION_TYPE) or InvocationType.REAL_TIME),
         status=status,
         created=description.start_time,
-        completed=_timestamp(memo.get("completed")) or description.close_time,
+        completed=description.close_time,
         output=completion.get("output"),
         error=error,
     )
@@ -496,7 +495,7 @@ async def list_invocation_statuses(
                     "subscriptionId": attributes.get(SUBSCRIPTION_ID),
                     "type": attributes.get(INVOCATION_TYPE),
                     "created": execution.start_time,
-                    "completed": _timestamp(memo.get("completed")) or execution.close_time,
+                    "completed": execution.close_time,
                     "startInvocationInput": memo.get("startInvocationInput"),
                     "completeInvocationInput": completion,
                 }

@@ -163,7 +163,10 @@ class InvocationWorkflow:
     def _finish(
         self, status: InvocationStatus, *, output: dict | None = None, error: str | None = None
     ) -> InvocationDetail:
-        """Record the outcome in search attributes and memo; a failure fails the workflow with its reason."""
+        """Record the outcome in search attributes and memo; a failure fails the workflow with its reason.
+
+        The workflow's close time is the completion time, so the memo does not repeat it.
+        """
         request = self._request
         outcome = InvocationDetail(
             id=request.invocation_id,
@@ -178,15 +181,11 @@ class InvocationWorkflow:
             error=error,
         )
         self._set_status(status)
-        workflow.upsert_memo(
-            {
-                "completed": workflow.now().isoformat(),
-                "completeInvocationInput": {
-                    "output": output,
-                    "localizedError": None if error is None else {"locale": "en-US", "message": error},
-                },
-            }
-        )
+        if output is not None or error is not None:  # a delivered fire-and-forget event has nothing to add
+            localized_error = None if error is None else {"locale": "en-US", "message": error}
+            workflow.upsert_memo(
+                {"completeInvocationInput": {"output": output, "localizedError": localized_error}}
+            )
         if status is not InvocationStatus.COMPLETED:
             raise ApplicationError(error or status.value, outcome, type=status.value, non_retryable=True)
         return outcome
