@@ -1,0 +1,78 @@
+"""What both benchmarks share: a throwaway Temporal dev server, settings, a subscription, percentiles."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from event_triggers.config import Settings
+from event_triggers.models import SubscriptionFields
+from event_triggers.security.webhook_signing import generate_signing_secret
+from event_triggers.store import Store
+from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+
+
+@asynccontextmanager
+async def temporal_dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """``temporal server start-dev`` (in memory) with our search attributes, stopped on exit."""
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="never",
+        ui=False,
+    )
+    async with environment:
+        yield environment
+
+
+def bench_settings(environment: WorkflowEnvironment, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "temporal_address": environment.client.service_client.config.target_host,
+        "task_queue": f"bench-{uuid.uuid4().hex[:8]}",
+        "destination_allowlist": ["127.0.0.0/8"],
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="event-triggers-bench-"))
+
+
+async def add_http_subscription(store: Store, *, trigger_id: str, url: str, mode: str = "SYNC") -> str:
+    subscription_id = str(uuid.uuid4())
+    fields = SubscriptionFields.model_validate(
+        {
+            "name": "bench subscriber",
+            "triggerId": trigger_id,
+            "type": "HTTP",
+            "httpConfig": {"url": url, "httpDispatchMode": mode},
+        }
+    )
+    await store.add_subscription(
+        subscription_id=subscription_id, fields=fields, signing_secret=generate_signing_secret()
+    )
+    return subscription_id
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of ``samples`` (seconds)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def describe_ms(samples: list[float]) -> str:
+    return (
+        f"p50 {percentile(samples, 0.5) * 1000:6.1f} ms   p99 {percentile(samples, 0.99) * 1000:6.1f} ms   "
+        f"mean {statistics.fmean(samples) * 1000:6.1f} ms   (n={len(samples)})"
+    )

@@ -1,0 +1,192 @@
+"""Latency of REQUEST_RESPONSE through the API, against a direct POST to the same subscriber.
+
+* SYNC round trip: POST /trigger-invocations/v1/start, then GET /{id}?waitSeconds=10 until COMPLETED,
+  vs httpx POSTing the same body to the subscriber. The difference is what the product adds.
+* Callback -> visible: POST /{id}/complete on an invocation that awaits its answer, then GET /{id}
+  shows COMPLETED; the time from sending the callback to reading the result.
+
+The API runs as its own process (``event-triggers api``, with its embedded worker, as deployed); the
+subscriber and this client share this process; Temporal is a throwaway dev server. All on loopback.
+Figures are printed, not asserted.
+
+    python -m bench.latency [SAMPLES]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from bench.common import bench_settings, describe_ms, percentile, scratch_dir, temporal_dev_server
+from event_triggers.catalog import load_catalog
+from event_triggers.clients import create_client
+from event_triggers.config import Settings
+from event_triggers.security.client_credentials import SCOPES
+from event_triggers.store import Store
+from tests.conftest import free_port, wait_until
+from tests.subscriber import Reply, Subscriber
+
+SYNC_TRIGGER = "idn:access-request-dynamic-approver"
+ASYNC_TRIGGER = "idn:access-request-pre-approval"
+WARM_UP = 20
+
+
+async def subscribe(api: httpx.AsyncClient, *, trigger_id: str, url: str, mode: str) -> None:
+    body = {
+        "name": f"bench {mode}",
+        "triggerId": trigger_id,
+        "type": "HTTP",
+        "httpConfig": {"url": url, "httpDispatchMode": mode},
+    }
+    response = await api.post("/trigger-subscriptions/v1", json=body)
+    response.raise_for_status()
+
+
+async def start_one(api: httpx.AsyncClient, trigger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    response = await api.post(
+        "/trigger-invocations/v1/start", json={"triggerId": trigger_id, "input": payload}
+    )
+    response.raise_for_status()
+    invocation: dict[str, Any] = response.json()[0]
+    return invocation
+
+
+async def sync_round_trip(api: httpx.AsyncClient, payload: dict[str, Any]) -> float:
+    began = time.perf_counter()
+    invocation = await start_one(api, SYNC_TRIGGER, payload)
+    detail = await api.get(f"/trigger-invocations/v1/{invocation['id']}", params={"waitSeconds": 10})
+    elapsed = time.perf_counter() - began
+    assert detail.json()["status"] == "COMPLETED", detail.text
+    return elapsed
+
+
+async def direct_post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> float:
+    began = time.perf_counter()
+    response = await client.post(url, json=payload)
+    elapsed = time.perf_counter() - began
+    response.raise_for_status()
+    return elapsed
+
+
+async def callback_to_visible(
+    api: httpx.AsyncClient, payload: dict[str, Any], output: dict[str, Any]
+) -> float:
+    invocation = await start_one(api, ASYNC_TRIGGER, payload)
+    url = f"/trigger-invocations/v1/{invocation['id']}"
+
+    async def awaiting() -> bool:
+        return bool((await api.get(url)).json()["status"] == "AWAITING_RESPONSE")
+
+    await wait_until(awaiting, interval=0.005)
+    began = time.perf_counter()
+    completed = await api.post(f"{url}/complete", json={"secret": invocation["secret"], "output": output})
+    detail = await api.get(url)
+    elapsed = time.perf_counter() - began
+    assert completed.status_code == 204 and detail.json()["status"] == "COMPLETED", detail.text
+    return elapsed
+
+
+@asynccontextmanager
+async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """``event-triggers api`` in its own process, and a client holding a token with every scope."""
+    store = await Store.open(settings)
+    try:
+        credentials = await create_client(store=store, name="bench", scopes=sorted(SCOPES))
+    finally:
+        await store.close()
+    values = {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TASK_QUEUE": settings.task_queue,
+        "DATA_DIR": str(settings.data_dir),
+        "API_PORT": str(settings.api_port),
+        "DESTINATION_ALLOWLIST": json.dumps(settings.destination_allowlist),
+    }
+    environment = {**os.environ, **{f"EVENT_TRIGGERS_{key}": value for key, value in values.items()}}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "event_triggers.cli",
+        "api",
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{settings.api_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+
+            async def healthy() -> bool:
+                try:
+                    return (await api.get("/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(healthy, timeout=30)
+            token = await api.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": credentials.client_id,
+                    "client_secret": credentials.client_secret,
+                },
+            )
+            token.raise_for_status()
+            api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            yield api
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def main(samples: int) -> None:
+    catalog = load_catalog()
+    sync_trigger, async_trigger = catalog.require(SYNC_TRIGGER), catalog.require(ASYNC_TRIGGER)
+    async with temporal_dev_server() as environment:
+        settings = bench_settings(environment, scratch_dir(), api_port=free_port())
+        async with Subscriber() as subscriber, api_process(settings) as api, httpx.AsyncClient() as direct:
+            sync_path = subscriber.new_path(default=Reply(body=sync_trigger.example_output))
+            async_path = subscriber.new_path()
+            await subscribe(api, trigger_id=SYNC_TRIGGER, url=subscriber.url(sync_path), mode="SYNC")
+            await subscribe(api, trigger_id=ASYNC_TRIGGER, url=subscriber.url(async_path), mode="ASYNC")
+            body = {**sync_trigger.example_input, "_metadata": {"triggerId": SYNC_TRIGGER}}
+
+            for _ in range(WARM_UP):
+                await sync_round_trip(api, sync_trigger.example_input)
+                await direct_post(direct, subscriber.url(sync_path), body)
+            through_api, bare = [], []
+            for _ in range(samples):  # interleaved, so both see the same machine load
+                through_api.append(await sync_round_trip(api, sync_trigger.example_input))
+                bare.append(await direct_post(direct, subscriber.url(sync_path), body))
+            callbacks = [
+                await callback_to_visible(
+                    api, async_trigger.example_input, async_trigger.example_output or {}
+                )
+                for _ in range(samples)
+            ]
+
+    print(f"SYNC through the API (start + GET waitSeconds): {describe_ms(through_api)}")
+    print(f"direct POST to the subscriber:                   {describe_ms(bare)}")
+    added_p50 = percentile(through_api, 0.5) - percentile(bare, 0.5)
+    added_p99 = percentile(through_api, 0.99) - percentile(bare, 0.99)
+    added = f"p50 {added_p50 * 1000:6.1f} ms   p99 {added_p99 * 1000:6.1f} ms"
+    print(f"added by the product:                            {added}")
+    print(f"callback -> result visible via GET:              {describe_ms(callbacks)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "samples", nargs="?", type=int, default=200, help="samples per measurement (default 200)"
+    )
+    asyncio.run(main(parser.parse_args().samples))
