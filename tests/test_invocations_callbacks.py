@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from event_triggers.config import Settings
 from event_triggers.invocations import load_server_key
 from event_triggers.security.invocation_secret import invocation_secret
 from tests.conftest import RunningApi, wait_until
@@ -160,3 +161,18 @@ async def test_unknown_or_fire_and_forget_invocations_cannot_be_completed(
     with_error = await api.post(complete_url(invocation), json={"secret": secret, "error": "no"})
     assert with_error.status_code == 409, with_error.text
     assert "already completed" in error_text(with_error)
+
+
+async def test_no_worker_to_take_the_completion_answers_503(
+    make_settings: Callable[..., Settings], sqlite_url: str, subscriber: Subscriber
+) -> None:
+    settings = make_settings(database_url=sqlite_url, embedded_worker=False, complete_rpc_timeout="PT1S")
+    async with RunningApi(settings) as running, await running.client() as api:
+        path = subscriber.new_path()
+        await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="ASYNC")
+        [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+        body = {"secret": invocation["secret"], "output": RR_OUTPUT}
+        response = await api.post(complete_url(invocation), json=body)
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "1"
+        assert "retry" in error_text(response)
