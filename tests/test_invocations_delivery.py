@@ -87,12 +87,20 @@ async def test_503_twice_then_delivered_on_third_attempt(
     api: httpx.AsyncClient, subscriber: Subscriber
 ) -> None:
     path = subscriber.new_path(Reply(status=503), Reply(status=503))
-    await create_subscription(api, url=subscriber.url(path))
+    await create_subscription(
+        api,
+        url=subscriber.url(path),
+        httpConfig={
+            "httpAuthenticationType": "BASIC_AUTH",
+            "basicAuthConfig": {"userName": "aladdin", "password": "opensesame"},
+        },
+    )
     [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
     assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
     attempts = subscriber.received(path)
     assert len(attempts) == 3
     assert attempts[0].body == attempts[2].body, "a retry sends the same event"
+    assert attempts[2].headers["authorization"] == "Basic YWxhZGRpbjpvcGVuc2VzYW1l"
 
 
 async def test_400_fails_at_once_with_status_and_body(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
@@ -137,6 +145,15 @@ async def test_sync_answer_that_breaks_the_output_schema_fails(
     detail = await finished(api, invocation["id"])
     assert detail["status"] == "FAILED"
     assert "output.type" in detail["error"]
+
+
+async def test_sync_answer_that_is_not_json_fails(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    path = subscriber.new_path(Reply(body=b"<html>approved</html>"))
+    await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert detail["status"] == "FAILED"
+    assert detail["error"] == "subscriber answer is not JSON: <html>approved</html>"
 
 
 async def test_dynamic_200_is_the_answer(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
