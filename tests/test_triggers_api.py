@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 import httpx
 
 from api.main import create_app
+from event_triggers.catalog import BUILT_IN_TRIGGERS_DIR
 from event_triggers.config import Settings
 from tests.conftest import POSTGRES_ADMIN_DSN, RunningApi, free_port
 
@@ -97,3 +99,29 @@ def test_openapi_lists_the_spec_paths() -> None:
     paths = create_app().openapi()["paths"]
     for path in ("/triggers/v1", "/trigger-subscriptions/v1", "/trigger-subscriptions/v1/{subscription_id}"):
         assert path in paths
+
+
+async def test_extra_catalog_dir_adds_a_trigger(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Operators add triggers as data: one JSON file in a directory named by a setting."""
+    definition = json.loads((BUILT_IN_TRIGGERS_DIR / "identity-created.json").read_text())
+    definition.update(id="acme:badge-issued", name="Badge Issued", description="A door badge was issued.")
+    extra = tmp_path / "acme-triggers"
+    extra.mkdir()
+    (extra / "badge-issued.json").write_text(json.dumps(definition))
+    settings = make_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'extra.db'}", catalog_dirs=[extra]
+    )
+    async with RunningApi(settings) as running, await running.client() as client:
+        listed = await client.get("/triggers/v1", params={"filters": 'id eq "acme:badge-issued"'})
+        assert [trigger["name"] for trigger in listed.json()] == ["Badge Issued"]
+        subscription = {
+            "name": "badge desk",
+            "triggerId": "acme:badge-issued",
+            "type": "HTTP",
+            "httpConfig": {"url": "https://badges.example.com/hook"},
+        }
+        created = await client.post("/trigger-subscriptions/v1", json=subscription)
+        assert created.status_code == 201, created.text
+        assert created.json()["triggerName"] == "Badge Issued"
