@@ -22,7 +22,13 @@ from event_triggers import __version__
 from event_triggers.catalog import Catalog
 from event_triggers.config import Settings
 from event_triggers.errors import InvalidField
-from event_triggers.invocation_models import DeliveryRequest, DeliveryResult, ResponseMode, TriggerKind
+from event_triggers.invocation_models import (
+    DELIVERY_WINDOW_CLOSED,
+    DeliveryRequest,
+    DeliveryResult,
+    ResponseMode,
+    TriggerKind,
+)
 from event_triggers.models import HttpAuthenticationType
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.security.ssrf import DestinationRefused
@@ -113,13 +119,18 @@ class HttpDelivery:
         self._subscriptions[subscription_id] = (now + ttl, subscription)
         return subscription
 
-    def _retry(self, message: str, *, delay: timedelta | None = None) -> ApplicationError:
-        """A retryable failure whose next delay is the subscriber's wish or a jittered exponential backoff."""
+    def _retry(
+        self, message: str, *, request: DeliveryRequest, delay: timedelta | None = None
+    ) -> ApplicationError:
+        """A retryable failure whose next delay is the subscriber's wish or a jittered exponential backoff;
+        a final failure when the next attempt would start after the delivery window."""
         if delay is None:
             attempt = activity.info().attempt
             base = self._settings.retry_initial_interval * (self._settings.retry_backoff ** (attempt - 1))
             capped = min(base, self._settings.retry_max_interval)
             delay = capped * random.uniform(1 - JITTER, 1 + JITTER)
+        if request.retry_until is not None and datetime.now(UTC) + delay >= request.retry_until:
+            return _fail(f"{message}; no time left for another attempt", error_type=DELIVERY_WINDOW_CLOSED)
         return ApplicationError(message, type="DeliveryRetry", next_retry_delay=delay)
 
     @activity.defn(name="deliver_http")
@@ -156,15 +167,17 @@ class HttpDelivery:
                 raise _fail(
                     f"subscriber did not answer within {timeout:g} s", error_type="SubscriberTimeout"
                 ) from None
-            raise self._retry(f"subscriber did not answer within {timeout:g} s") from None
+            raise self._retry(f"subscriber did not answer within {timeout:g} s", request=request) from None
         except httpx.TransportError as exc:
-            raise self._retry(f"cannot reach subscriber: {type(exc).__name__}: {exc}") from None
+            raise self._retry(
+                f"cannot reach subscriber: {type(exc).__name__}: {exc}", request=request
+            ) from None
         return self._classify(request, response)
 
     def _classify(self, request: DeliveryRequest, response: httpx.Response) -> DeliveryResult:
         status = response.status_code
         if status in RETRYABLE_STATUS_CODES or status >= 500:
-            raise self._retry(f"subscriber answered {status}", delay=_retry_after(response))
+            raise self._retry(f"subscriber answered {status}", request=request, delay=_retry_after(response))
         if not 200 <= status < 300:
             raise _fail(
                 f"subscriber answered {status}: {_body_excerpt(response)}",

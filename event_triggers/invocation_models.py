@@ -48,6 +48,10 @@ class ResponseMode(StrEnum):
     DYNAMIC = "DYNAMIC"
 
 
+DELIVERY_WINDOW_CLOSED = "DeliveryWindowClosed"
+"""``ApplicationError.type`` of a delivery that failed and has no time left for another attempt."""
+
+
 class RejectionReason(StrEnum):
     """``ApplicationError.type`` of a rejected ``complete`` Update; the API maps each to a status code."""
 
@@ -88,7 +92,7 @@ class InvocationRequest(BaseModel):
 
 
 class DeliveryRequest(BaseModel):
-    """Input of the ``deliver_http`` activity (no secrets: the activity reads and derives them)."""
+    """Input of the delivery activities (no secrets: the activity reads and derives them)."""
 
     invocation_id: str
     trigger_id: str
@@ -97,6 +101,11 @@ class DeliveryRequest(BaseModel):
     response_mode: ResponseMode | None
     callback_url: str
     input: dict[str, Any]
+    retry_until: datetime | None = None
+    """End of the delivery window (the deadline, or 24 h for fire-and-forget): no attempt starts after it.
+
+    Enforced by the activity, because local activities do not enforce ``schedule_to_close_timeout``
+    between their retries (temporalio 1.35)."""
 
 
 class DeliveryResult(BaseModel):

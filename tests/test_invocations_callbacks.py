@@ -128,6 +128,19 @@ async def test_deadline_times_out_then_late_callback_is_gone(
     assert late.status_code == 410, late.text
 
 
+async def test_failing_deliveries_stop_at_the_deadline(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path(default=Reply(status=503))
+    await create_subscription(
+        api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="ASYNC", responseDeadline="PT2S"
+    )
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await finished(api, invocation["id"], wait=10)
+    assert (detail["status"], detail["error"]) == ("TIMED_OUT", "invocation timed out")
+    assert len(subscriber.received(path)) >= 2, "retried while the deadline allowed"
+
+
 async def test_dynamic_202_waits_for_the_callback(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
     invocation = await awaiting_invocation(api, subscriber, mode="DYNAMIC", reply=Reply(status=202))
     response = await api.post(

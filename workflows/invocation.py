@@ -17,6 +17,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from event_triggers.invocation_models import (
+        DELIVERY_WINDOW_CLOSED,
         UPDATE_COMPLETE,
         WORKFLOW_TYPE,
         Completion,
@@ -46,10 +47,15 @@ def _failure_reason(error: FailureError) -> str:
     return error.message
 
 
-def _is_schedule_to_close_timeout(error: BaseException) -> bool:
-    """Local activities raise the timeout itself, regular ones wrap it in an ``ActivityError``."""
-    timeout = error if isinstance(error, TemporalTimeoutError) else error.__cause__
-    return isinstance(timeout, TemporalTimeoutError) and timeout.type is TimeoutType.SCHEDULE_TO_CLOSE
+def _window_closed(error: FailureError) -> bool:
+    """The delivery ran out of time: the activity's own verdict, or Temporal's schedule-to-close timeout.
+
+    Local activities raise the failure itself, regular ones wrap it in an ``ActivityError``.
+    """
+    failure = error.cause if isinstance(error, ActivityError) and error.cause is not None else error
+    if isinstance(failure, ApplicationError):
+        return failure.type == DELIVERY_WINDOW_CLOSED
+    return isinstance(failure, TemporalTimeoutError) and failure.type is TimeoutType.SCHEDULE_TO_CLOSE
 
 
 @workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
@@ -66,7 +72,7 @@ class InvocationWorkflow:
         try:
             delivered = await self._deliver(request)
         except FailureError as error:
-            if request.trigger_kind is TriggerKind.REQUEST_RESPONSE and _is_schedule_to_close_timeout(error):
+            if request.trigger_kind is TriggerKind.REQUEST_RESPONSE and _window_closed(error):
                 return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
             if self._completion is None:
                 return self._finish(InvocationStatus.FAILED, error=_failure_reason(error))
@@ -111,6 +117,11 @@ class InvocationWorkflow:
 
     async def _deliver(self, request: InvocationRequest) -> DeliveryResult:
         retry = request.retry
+        window = (
+            retry.fire_and_forget_window
+            if request.trigger_kind is TriggerKind.FIRE_AND_FORGET
+            else self._remaining()
+        )
         delivery = DeliveryRequest(
             invocation_id=request.invocation_id,
             trigger_id=request.trigger_id,
@@ -119,11 +130,7 @@ class InvocationWorkflow:
             response_mode=request.response_mode,
             callback_url=request.callback_url,
             input=request.input,
-        )
-        window = (
-            retry.fire_and_forget_window
-            if request.trigger_kind is TriggerKind.FIRE_AND_FORGET
-            else self._remaining()
+            retry_until=workflow.now() + window,
         )
         retry_policy = RetryPolicy(
             initial_interval=retry.initial_interval,
