@@ -1,7 +1,7 @@
-"""Worker entry point: runs ``InvocationWorkflow`` and the delivery activity (``event-triggers worker``).
+"""Worker entry point: runs ``InvocationWorkflow`` and the delivery activities (``event-triggers worker``).
 
-``build_worker`` is shared by the standalone worker, the worker embedded in the API process (for eager
-workflow start), the tests and the benchmarks, so they all run the same configuration.
+``delivery_worker`` (built by ``build_worker``) is shared by the standalone worker, the worker embedded in
+the API process (for eager workflow start) and the benchmarks, so they all run the same configuration.
 """
 
 from __future__ import annotations
@@ -40,19 +40,6 @@ def delivery_http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(follow_redirects=False, transport=guarded)
 
 
-@asynccontextmanager
-async def http_delivery(settings: Settings, *, store: Store, catalog: Catalog) -> AsyncIterator[HttpDelivery]:
-    """The delivery activities with their own HTTP client, closed on exit."""
-    async with delivery_http_client(settings) as http_client:
-        yield HttpDelivery(
-            settings=settings,
-            store=store,
-            catalog=catalog,
-            http_client=http_client,
-            server_key=load_server_key(settings),
-        )
-
-
 def build_worker(
     client: Client, settings: Settings, *, delivery: HttpDelivery, eventbridge: EventBridgeDelivery
 ) -> Worker:
@@ -66,6 +53,20 @@ def build_worker(
     )
 
 
+@asynccontextmanager
+async def delivery_worker(
+    client: Client, settings: Settings, *, store: Store, catalog: Catalog
+) -> AsyncIterator[Worker]:
+    """A worker with every delivery activity, owning its HTTP client (closed on exit); not yet running."""
+    server_key = load_server_key(settings)
+    async with delivery_http_client(settings) as http_client:
+        delivery = HttpDelivery(
+            settings=settings, store=store, catalog=catalog, http_client=http_client, server_key=server_key
+        )
+        eventbridge = EventBridgeDelivery(settings=settings, store=store, server_key=server_key)
+        yield build_worker(client, settings, delivery=delivery, eventbridge=eventbridge)
+
+
 async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then stop polling and let in-flight deliveries finish."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -77,17 +78,10 @@ async def run_worker(settings: Settings) -> None:
     store = await Store.open(settings)
     try:
         catalog = load_catalog(extra_dirs=settings.catalog_dirs)
-        async with http_delivery(settings, store=store, catalog=catalog) as delivery:
-            eventbridge = EventBridgeDelivery(
-                settings=settings, store=store, server_key=load_server_key(settings)
-            )
-            worker = build_worker(client, settings, delivery=delivery, eventbridge=eventbridge)
-            async with worker:
-                logger.info(
-                    "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
-                )
-                await stop.wait()
-                logger.info("shutting down: finishing in-flight deliveries")
+        async with delivery_worker(client, settings, store=store, catalog=catalog) as worker, worker:
+            logger.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+            logger.info("shutting down: finishing in-flight deliveries")
     finally:
         await store.close()
     logger.info("worker stopped")

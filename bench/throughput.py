@@ -22,14 +22,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.eventbridge import EventBridgeDelivery
 from bench.baseline import BareDelivery, BarePost
 from bench.common import add_http_subscription, bench_settings, scratch_dir, temporal_dev_server
 from event_triggers.catalog import load_catalog
 from event_triggers.invocations import InvocationContext, load_server_key, start_invocations
 from event_triggers.store import Store
 from tests.subscriber import Subscriber
-from worker import SHUTDOWN_MARGIN, build_worker, delivery_http_client, http_delivery
+from worker import SHUTDOWN_MARGIN, delivery_http_client, delivery_worker
 
 TRIGGER_ID = "idn:identity-created"
 START_CONCURRENCY = 100
@@ -63,23 +62,20 @@ async def product(environment: WorkflowEnvironment, count: int, *, local: bool, 
                 client=environment.client,
                 server_key=load_server_key(settings),
             )
-            async with http_delivery(settings, store=store, catalog=catalog) as delivery:
-                eventbridge = EventBridgeDelivery(
-                    settings=settings, store=store, server_key=context.server_key
+            async with (
+                delivery_worker(environment.client, settings, store=store, catalog=catalog) as worker,
+                worker,
+            ):
+                began = time.perf_counter()
+                await run_bounded(
+                    count,
+                    lambda: start_invocations(
+                        context=context, trigger_id=TRIGGER_ID, payload=payload, content_json={}
+                    ),
+                    concurrency=START_CONCURRENCY,
                 )
-                async with build_worker(
-                    environment.client, settings, delivery=delivery, eventbridge=eventbridge
-                ):
-                    began = time.perf_counter()
-                    await run_bounded(
-                        count,
-                        lambda: start_invocations(
-                            context=context, trigger_id=TRIGGER_ID, payload=payload, content_json={}
-                        ),
-                        concurrency=START_CONCURRENCY,
-                    )
-                    await subscriber.wait_for(path, count, within=900)
-                    return count / (time.perf_counter() - began)
+                await subscriber.wait_for(path, count, within=900)
+                return count / (time.perf_counter() - began)
     finally:
         await store.close()
 

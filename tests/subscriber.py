@@ -86,6 +86,8 @@ class Subscriber:
         chunks = []
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away mid-request (e.g. a killed worker): nothing was delivered
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Response, status
 
-from activities.eventbridge import EventBridgeDelivery
 from api.deps import (
     CollectionDep,
     CreateInvocations,
@@ -33,7 +32,7 @@ from event_triggers.invocation_models import (
     TestInvocationBody,
 )
 from event_triggers.invocations import MAX_WAIT_SECONDS, InvocationContext, load_server_key
-from worker import build_worker, http_delivery
+from worker import delivery_worker
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +61,8 @@ async def embedded_worker(app: FastAPI) -> AsyncIterator[None]:
             except Unavailable as exc:
                 logger.warning("no embedded worker, Temporal is unreachable: %s", exc)
             else:
-                delivery = await stack.enter_async_context(
-                    http_delivery(state.settings, store=state.store, catalog=state.catalog)
-                )
-                eventbridge = EventBridgeDelivery(
-                    settings=state.settings, store=state.store, server_key=context.server_key
-                )
-                worker = build_worker(
-                    context.client, state.settings, delivery=delivery, eventbridge=eventbridge
+                worker = await stack.enter_async_context(
+                    delivery_worker(context.client, state.settings, store=state.store, catalog=state.catalog)
                 )
                 running = asyncio.create_task(worker.run())
 
