@@ -20,6 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.outcomes import final_failure, retryable_failure
+from activities.subscription_reader import SubscriptionReader
 from event_triggers.config import Settings
 from event_triggers.errors import PayloadTooLarge
 from event_triggers.eventbridge import check_entry_size, eventbridge_entry, eventbridge_metadata
@@ -80,7 +82,7 @@ class EventBridgeDelivery:
 
     def __init__(self, *, settings: Settings, store: Store, server_key: bytes) -> None:
         self._settings = settings
-        self._store = store
+        self._subscriptions = SubscriptionReader(store, ttl=settings.subscription_cache_ttl)
         self._server_key = server_key
         self._clients: dict[tuple[str, str | None], CachedClient] = {}
         self._clients_lock = threading.Lock()
@@ -126,17 +128,11 @@ class EventBridgeDelivery:
     @activity.defn(name="put_eventbridge_event")
     async def put_eventbridge_event(self, request: DeliveryRequest) -> DeliveryResult:
         """Put the trigger input plus ``_metadata`` on the subscription's bus; AWS errors become failures."""
-        subscription = await self._store.get_subscription(request.subscription_id)
-        if subscription is None:
-            raise ApplicationError(
-                f"subscription {request.subscription_id} was deleted",
-                type="SubscriptionDeleted",
-                non_retryable=True,
-            )
+        subscription = await self._subscriptions.get(request.subscription_id)
         config = subscription.eventBridgeConfig
         if config is None:
-            raise ApplicationError(
-                "subscription has no eventBridgeConfig", type="SubscriptionMisconfigured", non_retryable=True
+            raise final_failure(
+                "subscription has no eventBridgeConfig", error_type="SubscriptionMisconfigured"
             )
         metadata = eventbridge_metadata(
             invocation_id=request.invocation_id,
@@ -156,17 +152,26 @@ class EventBridgeDelivery:
         try:
             check_entry_size(entry)
         except PayloadTooLarge as exc:
-            raise ApplicationError(exc.message, type="EventTooLarge", non_retryable=True) from None
+            raise final_failure(exc.message, error_type="EventTooLarge") from None
+        failure: ApplicationError | None
         try:
             response = await asyncio.to_thread(self._put_entry, config, entry)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise aws_failure(error.get("Code", "Unknown"), error.get("Message", str(exc))) from None
+            failure = aws_failure(error.get("Code", "Unknown"), error.get("Message", str(exc)))
         except BotoCoreError as exc:  # no connection, no credentials yet: worth another attempt
-            raise ApplicationError(
+            failure = ApplicationError(
                 f"EventBridge delivery failed: {type(exc).__name__}: {exc}", type="EventBridgeUnavailable"
-            ) from None
-        failure = put_events_failure(response)
+            )
+        else:
+            failure = put_events_failure(response)
         if failure is not None:
-            raise failure
+            if failure.non_retryable:
+                raise failure
+            raise retryable_failure(
+                failure.message,
+                error_type=failure.type or "EventBridgeRetry",
+                settings=self._settings,
+                request=request,
+            )
         return DeliveryResult(status_code=response["ResponseMetadata"]["HTTPStatusCode"])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +16,13 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.outcomes import final_failure, retryable_failure
+from activities.subscription_reader import SubscriptionReader
 from event_triggers import __version__
 from event_triggers.catalog import Catalog
 from event_triggers.config import Settings
 from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import (
-    DELIVERY_WINDOW_CLOSED,
     DeliveryRequest,
     DeliveryResult,
     ResponseMode,
@@ -38,8 +37,6 @@ from event_triggers.store import Store, Subscription
 USER_AGENT = f"event-triggers/{__version__}"
 ERROR_BODY_LIMIT = 512
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
-JITTER = 0.2
-"""Each retry delay is drawn from +-20 % of the backoff, so subscribers that failed together retry apart."""
 
 
 def delivery_metadata(request: DeliveryRequest, *, server_key: bytes) -> dict[str, Any]:
@@ -83,10 +80,6 @@ def _retry_after(response: httpx.Response) -> timedelta | None:
     return timedelta(seconds=int(value)) if value.isdigit() else None
 
 
-def _fail(message: str, *, error_type: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)
-
-
 class HttpDelivery:
     """What every delivery of a worker shares: one HTTP client, the store, a short subscription cache."""
 
@@ -100,45 +93,24 @@ class HttpDelivery:
         server_key: bytes,
     ) -> None:
         self._settings = settings
-        self._store = store
         self._catalog = catalog
         self._http = http_client
         self._server_key = server_key
-        self._subscriptions: dict[str, tuple[float, Subscription]] = {}
-
-    async def _subscription(self, subscription_id: str) -> Subscription:
-        """The subscription, read at most once per ``subscription_cache_ttl`` (saves a query per delivery)."""
-        cached = self._subscriptions.get(subscription_id)
-        now = time.monotonic()
-        if cached and cached[0] > now:
-            return cached[1]
-        subscription = await self._store.get_subscription(subscription_id)
-        if subscription is None:
-            raise _fail(f"subscription {subscription_id} was deleted", error_type="SubscriptionDeleted")
-        ttl = self._settings.subscription_cache_ttl.total_seconds()
-        self._subscriptions[subscription_id] = (now + ttl, subscription)
-        return subscription
+        self._subscriptions = SubscriptionReader(store, ttl=settings.subscription_cache_ttl)
 
     def _retry(
         self, message: str, *, request: DeliveryRequest, delay: timedelta | None = None
     ) -> ApplicationError:
-        """A retryable failure whose next delay is the subscriber's wish or a jittered exponential backoff;
-        a final failure when the next attempt would start after the delivery window."""
-        if delay is None:
-            attempt = activity.info().attempt
-            base = self._settings.retry_initial_interval * (self._settings.retry_backoff ** (attempt - 1))
-            capped = min(base, self._settings.retry_max_interval)
-            delay = capped * random.uniform(1 - JITTER, 1 + JITTER)
-        if request.retry_until is not None and datetime.now(UTC) + delay >= request.retry_until:
-            return _fail(f"{message}; no time left for another attempt", error_type=DELIVERY_WINDOW_CLOSED)
-        return ApplicationError(message, type="DeliveryRetry", next_retry_delay=delay)
+        return retryable_failure(
+            message, error_type="DeliveryRetry", settings=self._settings, request=request, delay=delay
+        )
 
     @activity.defn(name="deliver_http")
     async def deliver_http(self, request: DeliveryRequest) -> DeliveryResult:
         """POST the trigger input plus ``_metadata`` to the subscriber and classify its response."""
-        subscription = await self._subscription(request.subscription_id)
+        subscription = await self._subscriptions.get(request.subscription_id)
         if subscription.httpConfig is None:
-            raise _fail("subscription has no httpConfig", error_type="SubscriptionMisconfigured")
+            raise final_failure("subscription has no httpConfig", error_type="SubscriptionMisconfigured")
         body = {**request.input, "_metadata": delivery_metadata(request, server_key=self._server_key)}
         content = json.dumps(body, separators=(",", ":")).encode()
         headers = {
@@ -161,10 +133,10 @@ class HttpDelivery:
                 follow_redirects=False,
             )
         except DestinationRefused as exc:
-            raise _fail(f"delivery refused: {exc.reason}", error_type="DestinationRefused") from None
+            raise final_failure(f"delivery refused: {exc.reason}", error_type="DestinationRefused") from None
         except httpx.TimeoutException:
             if request.response_mode is ResponseMode.SYNC:
-                raise _fail(
+                raise final_failure(
                     f"subscriber did not answer within {timeout:g} s", error_type="SubscriberTimeout"
                 ) from None
             raise self._retry(f"subscriber did not answer within {timeout:g} s", request=request) from None
@@ -179,7 +151,7 @@ class HttpDelivery:
         if status in RETRYABLE_STATUS_CODES or status >= 500:
             raise self._retry(f"subscriber answered {status}", request=request, delay=_retry_after(response))
         if not 200 <= status < 300:
-            raise _fail(
+            raise final_failure(
                 f"subscriber answered {status}: {_body_excerpt(response)}",
                 error_type=f"SubscriberStatus{status}",
             )
@@ -189,7 +161,7 @@ class HttpDelivery:
         if request.trigger_kind is TriggerKind.FIRE_AND_FORGET or not answers_now:
             return DeliveryResult(status_code=status)
         if status != 200:
-            raise _fail(
+            raise final_failure(
                 f"SYNC subscriber answered {status} instead of 200 with the output", error_type="BadAnswer"
             )
         return DeliveryResult(status_code=status, answer=self._answer(request, response))
@@ -199,13 +171,15 @@ class HttpDelivery:
         try:
             answer = response.json()
         except ValueError:
-            raise _fail(
+            raise final_failure(
                 f"subscriber answer is not JSON: {_body_excerpt(response)}", error_type="BadAnswer"
             ) from None
         if not isinstance(answer, dict):
-            raise _fail("output: must be a JSON object", error_type="BadAnswer")
+            raise final_failure("output: must be a JSON object", error_type="BadAnswer")
         try:
             self._catalog.require(request.trigger_id).validate_output(answer)
         except InvalidField as exc:
-            raise _fail(f"subscriber answer rejected: {exc.message}", error_type="BadAnswer") from None
+            raise final_failure(
+                f"subscriber answer rejected: {exc.message}", error_type="BadAnswer"
+            ) from None
         return answer

@@ -35,7 +35,7 @@ from event_triggers.eventbridge import (
 from event_triggers.invocation_models import DeliveryRequest, TriggerKind
 from event_triggers.models import EventBridgeConfig
 from event_triggers.store import Store
-from tests.conftest import RunningApi
+from tests.conftest import RunningApi, free_port
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -349,3 +349,23 @@ async def test_account_region_and_type_are_immutable_but_the_bus_may_change(api:
     )
     assert to_bridge.status_code == 400, to_bridge.text
     assert error_text(to_bridge).startswith("type:"), error_text(to_bridge)
+
+
+async def test_unreachable_eventbridge_retries_only_until_the_deadline(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A REQUEST_RESPONSE delivery that cannot reach AWS stops at its deadline: TIMED_OUT, not retried on."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", f"http://127.0.0.1:{free_port()}")
+    body = {
+        "name": "unreachable bus",
+        "triggerId": RR_TRIGGER,
+        "type": "EVENTBRIDGE",
+        "responseDeadline": "PT2S",
+        "eventBridgeConfig": {"awsAccount": DEFAULT_ACCOUNT, "awsRegion": REGION},
+    }
+    assert (await api.post(SUBSCRIPTIONS, json=body)).status_code == 201
+    [started] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await invocation(api, started["id"], wait=20)
+    assert (detail["status"], detail["error"]) == ("TIMED_OUT", "invocation timed out")
