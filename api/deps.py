@@ -1,4 +1,8 @@
-"""FastAPI dependencies: shared clients from the app state, collection query parameters."""
+"""FastAPI dependencies: shared clients from the app state, collection query parameters.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a thread pool, a thread hop per
+dependency per request, which the SYNC round trip cannot afford.
+"""
 
 from __future__ import annotations
 
@@ -26,20 +30,20 @@ from event_triggers.security.client_credentials import (
 from event_triggers.store import Store
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.app_state
     return state
 
 
-def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
     return state.settings
 
 
-def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
+async def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
     return state.store
 
 
-def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
+async def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
     return state.catalog
 
 
@@ -82,7 +86,7 @@ class CollectionParams(BaseModel):
             response.headers["X-Total-Count"] = str(total)
 
 
-def get_collection_params(
+async def get_collection_params(
     limit: Annotated[int, Query(ge=0, le=250)] = 250,
     offset: Annotated[int, Query(ge=0)] = 0,
     count: bool = False,
@@ -98,12 +102,12 @@ _bearer = HTTPBearer(auto_error=False, description="POST /oauth/token (client cr
 def require_scope(*any_of: str) -> params.Depends:
     """A route dependency: a valid bearer token holding one of ``any_of`` (manage implies read)."""
 
-    def check(
+    async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> TokenClaims:
         return authorize(
             token=credentials.credentials if credentials else None,
-            signing_key=get_state(request).token_signing_key,
+            signing_key=request.app.state.app_state.token_signing_key,
             any_of=any_of,
         )
 
