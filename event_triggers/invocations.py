@@ -15,10 +15,11 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from temporalio.client import (
     Client,
@@ -77,25 +78,46 @@ logger = logging.getLogger(__name__)
 
 
 class EnabledSubscriptionReads:
-    """Reads a trigger's enabled subscriptions, sharing one query among concurrent events of that trigger.
+    """A trigger's enabled subscriptions for the fan-out, read at most once per ``ttl``.
 
-    Under load most events find a query for their trigger already in flight and wait for it instead of
-    queueing for a database connection; nothing is cached beyond that query.
+    Concurrent events of one trigger share one query; the answer is then reused for ``ttl``
+    (``EVENT_TRIGGERS_FANOUT_CACHE_TTL``, 1 s), unless this process changed a subscription since: the
+    store's write generation invalidates it, so an API replica sees its own writes at once and other
+    replicas' within ``ttl``.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, ttl: float) -> None:
         self._store = store
-        self._in_flight: dict[str, asyncio.Future[list[Subscription]]] = {}
+        self._ttl = ttl
+        self._reads: dict[str, _SubscriptionRead] = {}
 
     async def read(self, trigger_id: str) -> list[Subscription]:
-        query = self._in_flight.get(trigger_id)
-        if query is None:
+        now = time.monotonic()
+        read = self._reads.get(trigger_id)
+        if read is None or not read.reusable(now=now, generation=self._store.generation):
             query = asyncio.ensure_future(
                 self._store.list_subscriptions(trigger_id=trigger_id, enabled_only=True)
             )
-            self._in_flight[trigger_id] = query
-            query.add_done_callback(lambda _: self._in_flight.pop(trigger_id, None))
-        return await asyncio.shield(query)
+            read = _SubscriptionRead(now + self._ttl, self._store.generation, query)
+            self._reads[trigger_id] = read
+            query.add_done_callback(lambda done: self._forget_failure(trigger_id, done))
+        return list(await asyncio.shield(read.query))
+
+    def _forget_failure(self, trigger_id: str, query: asyncio.Future[list[Subscription]]) -> None:
+        """A failed read is not reused: the next event asks the database again."""
+        read = self._reads.get(trigger_id)
+        if read is not None and read.query is query and (query.cancelled() or query.exception() is not None):
+            del self._reads[trigger_id]
+
+
+class _SubscriptionRead(NamedTuple):
+    expires: float
+    generation: int
+    query: asyncio.Future[list[Subscription]]
+
+    def reusable(self, *, now: float, generation: int) -> bool:
+        """In flight, or answered recently, and no write by this process since it started."""
+        return generation == self.generation and (not self.query.done() or now < self.expires)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,7 +132,8 @@ class InvocationContext:
     enabled_subscriptions: EnabledSubscriptionReads = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "enabled_subscriptions", EnabledSubscriptionReads(self.store))
+        reads = EnabledSubscriptionReads(self.store, ttl=self.settings.fanout_cache_ttl.total_seconds())
+        object.__setattr__(self, "enabled_subscriptions", reads)
 
 
 def load_server_key(settings: Settings) -> bytes:

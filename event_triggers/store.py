@@ -113,6 +113,8 @@ class Store:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.sealer = sealer
+        self.generation = 0
+        """Counts this process's subscription writes, so readers can drop what they cached before."""
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:
@@ -164,6 +166,7 @@ class Store:
         row = SubscriptionRow(id=subscription_id, created=now, modified=now, **values)
         async with self._sessions.begin() as session:
             session.add(row)
+        self.generation += 1
         return self._from_row(row)
 
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
@@ -176,6 +179,7 @@ class Store:
             for key, value in self._to_row_values(fields, signing).items():
                 setattr(row, key, value)
             row.modified = datetime.now(UTC)
+        self.generation += 1
         return self._from_row(row)
 
     async def rotate_signing_secret(
@@ -194,10 +198,10 @@ class Store:
                 if item.expires is None or item.expires > now
             ]
             fields = SubscriptionFields.model_validate(subscription.model_dump(include=_CLIENT_FIELDS))
-            row.credentials = self._to_row_values(fields, [SigningSecret(secret=new_secret), *kept])[
-                "credentials"
-            ]
+            values = self._to_row_values(fields, [SigningSecret(secret=new_secret), *kept])
+            row.credentials = values["credentials"]
             row.modified = now
+        self.generation += 1
         return self._from_row(row)
 
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
@@ -230,7 +234,8 @@ class Store:
             if row is None:
                 return False
             await session.delete(row)
-            return True
+        self.generation += 1
+        return True
 
     async def add_client(
         self, *, client_id: str, name: str, secret_hash: str, scopes: list[str]
