@@ -23,6 +23,7 @@ from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+from tests.subscriber import Subscriber
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -68,6 +69,13 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 @pytest.fixture(scope="session")
 def temporal_address(temporal_env: WorkflowEnvironment) -> str:
     return temporal_env.client.service_client.config.target_host
+
+
+@pytest.fixture(scope="module")
+async def subscriber() -> AsyncIterator[Subscriber]:
+    """A real HTTP subscriber on loopback, one per test module (each test uses its own paths)."""
+    async with Subscriber() as running:
+        yield running
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import wait_until
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, error_text, finished, start
 from tests.subscriber import Subscriber
-
-
-@pytest.fixture(scope="module")
-async def subscriber() -> AsyncIterator[Subscriber]:
-    async with Subscriber() as running:
-        yield running
 
 
 async def test_start_validates_input_and_answers_204_without_match(api: httpx.AsyncClient) -> None:

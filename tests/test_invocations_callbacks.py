@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -29,12 +28,6 @@ from tests.invocation_fixtures import (
 )
 from tests.subscriber import Reply, Subscriber
 from workflows.invocation import InvocationWorkflow
-
-
-@pytest.fixture(scope="module")
-async def subscriber() -> AsyncIterator[Subscriber]:
-    async with Subscriber() as running:
-        yield running
 
 
 async def awaiting_invocation(

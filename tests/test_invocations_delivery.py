@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -20,12 +20,6 @@ from tests.invocation_fixtures import (
     start,
 )
 from tests.subscriber import Reply, Subscriber
-
-
-@pytest.fixture(scope="module")
-async def subscriber() -> AsyncIterator[Subscriber]:
-    async with Subscriber() as running:
-        yield running
 
 
 @pytest.fixture

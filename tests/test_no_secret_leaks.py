@@ -4,7 +4,6 @@ API responses (beyond the one-time reveals), logs, or Temporal workflow history.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -17,12 +16,6 @@ from tests.subscriber import Subscriber
 
 PASSWORD = "pw-Zq8xTTr-never-shown"
 BEARER = "tok-Lk2mNN4-never-shown"
-
-
-@pytest.fixture(scope="module")
-async def subscriber() -> AsyncIterator[Subscriber]:
-    async with Subscriber() as running:
-        yield running
 
 
 async def test_secrets_stay_out_of_responses_logs_and_history(

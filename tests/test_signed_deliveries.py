@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -14,12 +14,6 @@ from event_triggers.security.webhook_signing import InvalidSignature, verify
 from tests.conftest import RunningApi
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, finished, start
 from tests.subscriber import Reply, Subscriber
-
-
-@pytest.fixture(scope="module")
-async def subscriber() -> AsyncIterator[Subscriber]:
-    async with Subscriber() as running:
-        yield running
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -30,12 +30,6 @@ HOLD_SECONDS = 1.0
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], sqlite_url: str) -> Settings:
     return make_settings(database_url=sqlite_url, embedded_worker=False)
-
-
-@pytest.fixture
-async def subscriber() -> AsyncIterator[Subscriber]:
-    async with Subscriber() as running:
-        yield running
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

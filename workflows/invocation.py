@@ -143,17 +143,8 @@ class InvocationWorkflow:
             if request.subscription_type == SubscriptionType.EVENTBRIDGE
             else (DELIVERY_ACTIVITY, f"POST to subscription {request.subscription_name}")
         )
-        if request.local_delivery:
-            return await workflow.execute_local_activity(
-                activity,
-                delivery,
-                result_type=DeliveryResult,
-                schedule_to_close_timeout=window,
-                start_to_close_timeout=start_to_close,
-                retry_policy=retry_policy,
-                summary=summary,
-            )
-        return await workflow.execute_activity(
+        execute = workflow.execute_local_activity if request.local_delivery else workflow.execute_activity
+        result: DeliveryResult = await execute(
             activity,
             delivery,
             result_type=DeliveryResult,
@@ -162,6 +153,7 @@ class InvocationWorkflow:
             retry_policy=retry_policy,
             summary=summary,
         )
+        return result
 
     def _set_status(self, status: InvocationStatus) -> None:
         self._status = status
