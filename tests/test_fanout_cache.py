@@ -31,7 +31,7 @@ async def names(reads: EnabledSubscriptionReads) -> set[str]:
 async def test_own_writes_show_at_once_other_replicas_within_the_ttl(settings: Settings) -> None:
     api_store, other_replica = await Store.open(settings), await Store.open(settings)
     try:
-        reads = EnabledSubscriptionReads(api_store, ttl=0.5)
+        reads = EnabledSubscriptionReads(api_store, ttl=2.0)
         assert await names(reads) == set()
         await api_store.add_subscription(
             subscription_id="mine", fields=fields("mine"), signing_secret="whsec_eA=="
