@@ -22,13 +22,8 @@ from event_triggers import __version__
 from event_triggers.catalog import Catalog
 from event_triggers.config import Settings
 from event_triggers.errors import InvalidField
-from event_triggers.invocation_models import (
-    DeliveryRequest,
-    DeliveryResult,
-    ResponseMode,
-    TriggerKind,
-)
-from event_triggers.models import HttpAuthenticationType
+from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
+from event_triggers.models import HttpAuthenticationType, HttpDispatchMode, TriggerType
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.security.ssrf import DestinationRefused
 from event_triggers.security.webhook_signing import signature_headers
@@ -41,7 +36,7 @@ RETRYABLE_STATUS_CODES = frozenset({408, 429})
 
 def delivery_metadata(request: DeliveryRequest, *, server_key: bytes) -> dict[str, Any]:
     """The ``_metadata`` object a subscriber receives next to the trigger input."""
-    if request.trigger_kind is TriggerKind.FIRE_AND_FORGET:
+    if request.trigger_kind is TriggerType.FIRE_AND_FORGET:
         return {
             "triggerId": request.trigger_id,
             "triggerType": "fireAndForget",
@@ -51,9 +46,9 @@ def delivery_metadata(request: DeliveryRequest, *, server_key: bytes) -> dict[st
         "triggerId": request.trigger_id,
         "triggerType": "requestResponse",
         "invocationId": request.invocation_id,
-        "responseMode": (request.response_mode or ResponseMode.SYNC).lower(),
+        "responseMode": (request.response_mode or HttpDispatchMode.SYNC).lower(),
     }
-    if request.response_mode is not ResponseMode.SYNC:
+    if request.response_mode is not HttpDispatchMode.SYNC:
         metadata["callbackURL"] = request.callback_url
         metadata["secret"] = invocation_secret(server_key=server_key, invocation_id=request.invocation_id)
     return metadata
@@ -135,7 +130,7 @@ class HttpDelivery:
         except DestinationRefused as exc:
             raise final_failure(f"delivery refused: {exc.reason}", error_type="DestinationRefused") from None
         except httpx.TimeoutException:
-            if request.response_mode is ResponseMode.SYNC:
+            if request.response_mode is HttpDispatchMode.SYNC:
                 raise final_failure(
                     f"subscriber did not answer within {timeout:g} s", error_type="SubscriberTimeout"
                 ) from None
@@ -155,10 +150,10 @@ class HttpDelivery:
                 f"subscriber answered {status}: {_body_excerpt(response)}",
                 error_type=f"SubscriberStatus{status}",
             )
-        answers_now = request.response_mode is ResponseMode.SYNC or (
-            request.response_mode is ResponseMode.DYNAMIC and status == 200
+        answers_now = request.response_mode is HttpDispatchMode.SYNC or (
+            request.response_mode is HttpDispatchMode.DYNAMIC and status == 200
         )
-        if request.trigger_kind is TriggerKind.FIRE_AND_FORGET or not answers_now:
+        if request.trigger_kind is TriggerType.FIRE_AND_FORGET or not answers_now:
             return DeliveryResult(status_code=status)
         if status != 200:
             raise final_failure(

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from event_triggers.errors import PayloadTooLarge
-from event_triggers.invocation_models import TriggerKind
-from event_triggers.models import EventBridgeConfig, SubscriptionType
+from event_triggers.models import EventBridgeConfig, SubscriptionType, TriggerType
 from event_triggers.store import Subscription
 
 MAX_ENTRY_BYTES = 256 * 1024
@@ -31,12 +30,12 @@ def eventbridge_metadata(
     *,
     invocation_id: str,
     trigger_id: str,
-    trigger_kind: TriggerKind,
+    trigger_kind: TriggerType,
     callback_url: str,
     secret: str,
 ) -> dict[str, Any]:
     """``_metadata`` as SailPoint sends it to EventBridge: no ``responseMode`` (RR is always async)."""
-    if trigger_kind is TriggerKind.FIRE_AND_FORGET:
+    if trigger_kind is TriggerType.FIRE_AND_FORGET:
         return {"invocationId": invocation_id, "triggerId": trigger_id, "triggerType": "fireAndForget"}
     return {
         "invocationId": invocation_id,
@@ -95,7 +94,7 @@ def check_start_entry_size(
     source_prefix: str,
     subscription: Subscription,
     trigger_id: str,
-    trigger_kind: TriggerKind,
+    trigger_kind: TriggerType,
     payload: dict[str, Any],
     callback_url_for: Callable[[str], str],
 ) -> None:

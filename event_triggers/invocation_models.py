@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from event_triggers.models import WireModel
+from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
 
 WORKFLOW_TYPE = "InvocationWorkflow"
 UPDATE_COMPLETE = "complete"
@@ -33,19 +33,6 @@ class InvocationStatus(StrEnum):
 class InvocationType(StrEnum):
     TEST = "TEST"
     REAL_TIME = "REAL_TIME"
-
-
-class TriggerKind(StrEnum):
-    """The trigger's type, as the workflow needs it (the catalog itself is not imported into workflows)."""
-
-    FIRE_AND_FORGET = "FIRE_AND_FORGET"
-    REQUEST_RESPONSE = "REQUEST_RESPONSE"
-
-
-class ResponseMode(StrEnum):
-    SYNC = "SYNC"
-    ASYNC = "ASYNC"
-    DYNAMIC = "DYNAMIC"
 
 
 DELIVERY_WINDOW_CLOSED = "DeliveryWindowClosed"
@@ -76,11 +63,11 @@ class InvocationRequest(BaseModel):
     invocation_id: str
     trigger_id: str
     trigger_name: str
-    trigger_kind: TriggerKind
+    trigger_kind: TriggerType
     subscription_id: str
     subscription_name: str
     subscription_type: str
-    response_mode: ResponseMode | None
+    response_mode: HttpDispatchMode | None
     response_deadline: timedelta
     callback_url: str
     invocation_type: InvocationType
@@ -96,9 +83,9 @@ class DeliveryRequest(BaseModel):
 
     invocation_id: str
     trigger_id: str
-    trigger_kind: TriggerKind
+    trigger_kind: TriggerType
     subscription_id: str
-    response_mode: ResponseMode | None
+    response_mode: HttpDispatchMode | None
     callback_url: str
     input: dict[str, Any]
     retry_until: datetime | None = None

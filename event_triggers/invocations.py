@@ -40,7 +40,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from event_triggers.catalog import Catalog, TriggerDefinition, TriggerType
+from event_triggers.catalog import Catalog, TriggerDefinition
 from event_triggers.collection import apply_collection, parse_filter_terms
 from event_triggers.config import Settings
 from event_triggers.errors import Conflict, Gone, InvalidField, NotFound, Unauthorized, Unavailable
@@ -56,11 +56,9 @@ from event_triggers.invocation_models import (
     InvocationStatus,
     InvocationType,
     RejectionReason,
-    ResponseMode,
     RetrySchedule,
-    TriggerKind,
 )
-from event_triggers.models import SubscriptionType
+from event_triggers.models import HttpDispatchMode, SubscriptionType, TriggerType
 from event_triggers.security.invocation_secret import invocation_secret, secrets_equal
 from event_triggers.store import Store, Subscription
 from event_triggers.subscriptions import parse_response_deadline
@@ -163,12 +161,12 @@ def callback_url(settings: Settings, invocation_id: str) -> str:
     return f"{settings.callback_base_url}/trigger-invocations/v1/{invocation_id}/complete"
 
 
-def _response_mode(trigger: TriggerDefinition, subscription: Subscription) -> ResponseMode | None:
+def _response_mode(trigger: TriggerDefinition, subscription: Subscription) -> HttpDispatchMode | None:
     if trigger.type is TriggerType.FIRE_AND_FORGET:
         return None
     if subscription.type is SubscriptionType.EVENTBRIDGE or subscription.httpConfig is None:
-        return ResponseMode.ASYNC
-    return ResponseMode(subscription.httpConfig.httpDispatchMode.value)
+        return HttpDispatchMode.ASYNC
+    return subscription.httpConfig.httpDispatchMode
 
 
 def _invocation_id(idempotency_key: str | None, trigger_id: str, subscription_id: str) -> str:
@@ -204,7 +202,7 @@ async def _start_one(
         invocation_id=invocation_id,
         trigger_id=trigger.id,
         trigger_name=trigger.name,
-        trigger_kind=TriggerKind(trigger.type.value),
+        trigger_kind=trigger.type,
         subscription_id=subscription.id,
         subscription_name=subscription.name,
         subscription_type=subscription.type.value,
@@ -245,7 +243,7 @@ async def _start_one(
         )
     secret = (
         invocation_secret(server_key=context.server_key, invocation_id=invocation_id)
-        if mode is not None and mode is not ResponseMode.SYNC
+        if mode is not None and mode is not HttpDispatchMode.SYNC
         else None
     )
     return Invocation(id=invocation_id, triggerId=trigger.id, secret=secret, contentJson=content_json)
@@ -267,7 +265,7 @@ async def _fan_out(
             source_prefix=context.settings.eventbridge_source_prefix,
             subscription=subscription,
             trigger_id=trigger.id,
-            trigger_kind=TriggerKind(trigger.type.value),
+            trigger_kind=trigger.type,
             payload=payload,
             callback_url_for=functools.partial(callback_url, context.settings),
         )

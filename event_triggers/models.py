@@ -20,12 +20,21 @@ class WireModel(BaseModel):
 _M = TypeVar("_M", bound=BaseModel)
 
 
+class TriggerType(StrEnum):
+    """Whether a trigger only notifies or waits for an answer (kept here, light enough for workflow code)."""
+
+    FIRE_AND_FORGET = "FIRE_AND_FORGET"
+    REQUEST_RESPONSE = "REQUEST_RESPONSE"
+
+
 class SubscriptionType(StrEnum):
     HTTP = "HTTP"
     EVENTBRIDGE = "EVENTBRIDGE"
 
 
 class HttpDispatchMode(StrEnum):
+    """How a REQUEST_RESPONSE answer comes back; EventBridge deliveries are always ASYNC."""
+
     SYNC = "SYNC"
     ASYNC = "ASYNC"
     DYNAMIC = "DYNAMIC"

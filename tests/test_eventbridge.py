@@ -32,8 +32,8 @@ from event_triggers.eventbridge import (
     eventbridge_entry_size,
     eventbridge_metadata,
 )
-from event_triggers.invocation_models import DeliveryRequest, TriggerKind
-from event_triggers.models import EventBridgeConfig
+from event_triggers.invocation_models import DeliveryRequest
+from event_triggers.models import EventBridgeConfig, TriggerType
 from event_triggers.store import Store
 from tests.conftest import RunningApi, free_port
 from tests.invocation_fixtures import (
@@ -92,7 +92,7 @@ def test_request_response_entry_has_callback_and_secret_but_no_response_mode_and
     metadata = eventbridge_metadata(
         invocation_id="inv-1",
         trigger_id=RR_TRIGGER,
-        trigger_kind=TriggerKind.REQUEST_RESPONSE,
+        trigger_kind=TriggerType.REQUEST_RESPONSE,
         callback_url="http://api/trigger-invocations/v1/inv-1/complete",
         secret="s3cret",
     )
@@ -281,7 +281,7 @@ async def test_activity_refuses_an_oversized_entry_before_sending(
     request = DeliveryRequest(
         invocation_id="00000000-0000-0000-0000-000000000001",
         trigger_id=FNF_TRIGGER,
-        trigger_kind=TriggerKind.FIRE_AND_FORGET,
+        trigger_kind=TriggerType.FIRE_AND_FORGET,
         subscription_id=subscription["id"],
         response_mode=None,
         callback_url="http://127.0.0.1/complete",

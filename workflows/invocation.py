@@ -27,10 +27,8 @@ with workflow.unsafe.imports_passed_through():
         InvocationRequest,
         InvocationStatus,
         RejectionReason,
-        ResponseMode,
-        TriggerKind,
     )
-    from event_triggers.models import SubscriptionType
+    from event_triggers.models import HttpDispatchMode, SubscriptionType, TriggerType
     from event_triggers.temporal import INVOCATION_STATUS
 
 DELIVERY_ACTIVITY = "deliver_http"
@@ -72,12 +70,12 @@ class InvocationWorkflow:
         try:
             delivered = await self._deliver(request)
         except FailureError as error:
-            if request.trigger_kind is TriggerKind.REQUEST_RESPONSE and _window_closed(error):
+            if request.trigger_kind is TriggerType.REQUEST_RESPONSE and _window_closed(error):
                 return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
             if self._completion is None:
                 return self._finish(InvocationStatus.FAILED, error=_failure_reason(error))
             delivered = None
-        if request.trigger_kind is TriggerKind.FIRE_AND_FORGET:
+        if request.trigger_kind is TriggerType.FIRE_AND_FORGET:
             return self._finish(InvocationStatus.COMPLETED)
         if delivered is not None and delivered.answer is not None:
             return self._finish(InvocationStatus.COMPLETED, output=delivered.answer)
@@ -105,8 +103,8 @@ class InvocationWorkflow:
         if workflow.now() >= self._deadline:
             raise ApplicationError("invocation deadline has passed", type=RejectionReason.DEADLINE_PASSED)
         if (
-            self._request.trigger_kind is TriggerKind.FIRE_AND_FORGET
-            or self._request.response_mode is ResponseMode.SYNC
+            self._request.trigger_kind is TriggerType.FIRE_AND_FORGET
+            or self._request.response_mode is HttpDispatchMode.SYNC
         ):
             raise ApplicationError(
                 "this invocation is not completed by a callback", type=RejectionReason.NOT_AWAITING_RESPONSE
@@ -119,7 +117,7 @@ class InvocationWorkflow:
         retry = request.retry
         window = (
             retry.fire_and_forget_window
-            if request.trigger_kind is TriggerKind.FIRE_AND_FORGET
+            if request.trigger_kind is TriggerType.FIRE_AND_FORGET
             else self._remaining()
         )
         delivery = DeliveryRequest(

@@ -6,12 +6,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from event_triggers.catalog.validation import PayloadValidator
 from event_triggers.errors import InvalidField
+from event_triggers.models import TriggerType
 
 BUILT_IN_TRIGGERS_DIR = Path(__file__).parent / "triggers"
 # "namespace:name"; EventBridge sources are built from the two halves.
@@ -23,11 +23,6 @@ _REQUIRED = object()
 
 class CatalogError(Exception):
     """A trigger definition cannot be used; the message names the file and the problem."""
-
-
-class TriggerType(StrEnum):
-    FIRE_AND_FORGET = "FIRE_AND_FORGET"
-    REQUEST_RESPONSE = "REQUEST_RESPONSE"
 
 
 @dataclass(frozen=True, kw_only=True)
