@@ -21,7 +21,7 @@ from activities.eventbridge import EventBridgeDelivery
 from activities.http_delivery import HttpDelivery
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
-from event_triggers.invocations import load_server_key
+from event_triggers.keys import load_server_key
 from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
 from event_triggers.store import Store
 from event_triggers.temporal import connect

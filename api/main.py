@@ -15,8 +15,8 @@ from api.routes import codec, health, invocations, oauth, subscriptions, trigger
 from api.state import AppState
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
-from event_triggers.clients import token_signing_key
 from event_triggers.config import Settings, get_settings
+from event_triggers.keys import token_signing_key
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from event_triggers.config import Settings
 from event_triggers.errors import Forbidden, InvalidField, Unauthorized
+from event_triggers.keys import token_signing_key
 from event_triggers.security.client_credentials import (
     SCOPES,
     TokenClaims,
@@ -21,7 +21,6 @@ from event_triggers.security.client_credentials import (
     issue_token,
     verify_client_secret,
 )
-from event_triggers.security.secret_box import generate_key
 from event_triggers.store import Store
 
 DEV_CLIENT_FILE = "dev-client.json"
@@ -50,19 +49,6 @@ class IssuedToken:
     access_token: str
     expires_in: int
     scope: str
-
-
-def token_signing_key(settings: Settings) -> bytes:
-    """``EVENT_TRIGGERS_TOKEN_SIGNING_KEY`` (base64, >= 32 bytes) or a key generated into the data dir."""
-    if settings.token_signing_key:
-        return base64.b64decode(settings.token_signing_key)
-    path = settings.data_dir / "token.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as keyfile:
-            keyfile.write(base64.b64encode(generate_key()))
-    return base64.b64decode(path.read_bytes())
 
 
 async def create_client(*, store: Store, name: str, scopes: list[str]) -> NewClient:

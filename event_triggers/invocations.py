@@ -12,9 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import secrets
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -132,29 +129,6 @@ class InvocationContext:
     def __post_init__(self) -> None:
         reads = EnabledSubscriptionReads(self.store, ttl=self.settings.fanout_cache_ttl.total_seconds())
         object.__setattr__(self, "enabled_subscriptions", reads)
-
-
-def load_server_key(settings: Settings) -> bytes:
-    """``settings.server_key``, else a random key generated once into ``<data_dir>/server.key`` (mode 0600).
-
-    Every process on the machine must derive the same invocation secrets, so the file is created
-    atomically: a process that loses the race reads the winner's key.
-    """
-    if settings.server_key:
-        return settings.server_key.encode()
-    path = settings.data_dir / "server.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".server.key.")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(secrets.token_hex(32).encode())
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-    return path.read_bytes().strip()
 
 
 def callback_url(settings: Settings, invocation_id: str) -> str:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from event_triggers.config import Settings
-from event_triggers.security.secret_box import SecretBox, load_or_create_keyfile, parse_keys
+from event_triggers.security.secret_box import (
+    SecretBox,
+    generate_key,
+    load_or_create_keyfile,
+    parse_keys,
+    read_or_create_private_file,
+)
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -17,3 +26,25 @@ def secret_box(settings: Settings) -> SecretBox:
         return SecretBox(keys, current)
     key_id, key = load_or_create_keyfile(settings.data_dir / "secret.key")
     return SecretBox({key_id: key}, key_id)
+
+
+def load_server_key(settings: Settings) -> bytes:
+    """Derives invocation secrets: ``EVENT_TRIGGERS_SERVER_KEY``, else ``<data_dir>/server.key``.
+
+    Every process on the machine must derive the same invocation secrets, so they share the file.
+    """
+    if settings.server_key:
+        return settings.server_key.encode()
+    return read_or_create_private_file(
+        settings.data_dir / "server.key", lambda: secrets.token_hex(32).encode()
+    ).strip()
+
+
+def token_signing_key(settings: Settings) -> bytes:
+    """``EVENT_TRIGGERS_TOKEN_SIGNING_KEY`` (base64, >= 32 bytes) or a key generated into the data dir."""
+    if settings.token_signing_key:
+        return base64.b64decode(settings.token_signing_key)
+    encoded = read_or_create_private_file(
+        settings.data_dir / "token.key", lambda: base64.b64encode(generate_key())
+    )
+    return base64.b64decode(encoded)

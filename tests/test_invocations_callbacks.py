@@ -12,7 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from event_triggers.config import Settings
-from event_triggers.invocations import load_server_key
+from event_triggers.keys import load_server_key
 from event_triggers.security.invocation_secret import invocation_secret
 from tests.conftest import RunningApi, wait_until
 from tests.invocation_fixtures import (

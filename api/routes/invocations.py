@@ -31,7 +31,8 @@ from event_triggers.invocation_models import (
     StartInvocationBody,
     TestInvocationBody,
 )
-from event_triggers.invocations import MAX_WAIT_SECONDS, InvocationContext, load_server_key
+from event_triggers.invocations import MAX_WAIT_SECONDS, InvocationContext
+from event_triggers.keys import load_server_key
 from worker import delivery_worker
 
 logger = logging.getLogger(__name__)

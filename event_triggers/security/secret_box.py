@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -121,28 +122,34 @@ def parse_keys(setting: str, *, setting_name: str = "keys") -> tuple[dict[str, b
     return keys, next(iter(keys))
 
 
-def load_or_create_keyfile(path: Path) -> tuple[str, bytes]:
-    """The dev stack's key: read ``path`` (JSON ``{key_id, key_b64}``) or create it with mode 0600.
+def read_or_create_private_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """``path``'s content, or ``make()`` written there first with mode 0600.
 
     The file is written in full under a temporary name and linked into place, so a process that starts
-    at the same time reads either nothing or the whole key, and both end up with the same key.
+    at the same time reads either nothing or the whole file, and every process ends up with the same one.
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key_id, key = f"dev-{secrets.token_hex(4)}", generate_key()
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(descriptor, "w") as keyfile:
-                json.dump({"key_id": key_id, "key_b64": base64.b64encode(key).decode("ascii")}, keyfile)
-            os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process won the race: use its key
-        else:
-            return key_id, key
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(make())
+            with contextlib.suppress(FileExistsError):  # another process won the race: use its file
+                os.link(temporary, path)
         finally:
             temporary.unlink()
-    data = json.loads(path.read_text())
+    return path.read_bytes()
+
+
+def load_or_create_keyfile(path: Path) -> tuple[str, bytes]:
+    """The dev stack's key: read ``path`` (JSON ``{key_id, key_b64}``) or create it with mode 0600."""
+
+    def new_keyfile() -> bytes:
+        key_id, key = f"dev-{secrets.token_hex(4)}", generate_key()
+        return json.dumps({"key_id": key_id, "key_b64": base64.b64encode(key).decode("ascii")}).encode()
+
+    data = json.loads(read_or_create_private_file(path, new_keyfile))
     key = base64.b64decode(data["key_b64"], validate=True)
     if len(key) != KEY_BYTES:
         raise ValueError(f"{path}: key_b64 must decode to {KEY_BYTES} bytes")
