@@ -37,19 +37,20 @@ async def build_state(settings: Settings) -> AppState:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    app_settings = settings or get_settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await build_state(settings or get_settings())
+        state = await build_state(app_settings)
         app.state.app_state = state
         yield
         await state.store.close()
 
     app = FastAPI(title="Event Triggers", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    cors_origins = (settings or get_settings()).codec_cors_origins
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=cors_origins,
+        allow_origins=app_settings.codec_cors_origins,
         allow_methods=["POST"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,

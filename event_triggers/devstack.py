@@ -29,7 +29,9 @@ from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 
-from event_triggers.clients import DEV_CLIENT_FILE
+from event_triggers.clients import DEV_CLIENT_FILE, ensure_dev_client
+from event_triggers.config import Settings
+from event_triggers.store import Store
 from event_triggers.temporal import dev_server_search_attribute_args, temporal_cli_path
 
 NAMESPACE = "default"
@@ -208,10 +210,6 @@ def _http_ok(url: str) -> Callable[[], bool]:
 
 
 async def _dev_client(data_dir: Path) -> dict[str, object]:
-    from event_triggers.clients import ensure_dev_client
-    from event_triggers.config import Settings
-    from event_triggers.store import Store
-
     store = await Store.open(Settings(data_dir=data_dir))
     try:
         client, _ = await ensure_dev_client(store=store, data_dir=data_dir)
