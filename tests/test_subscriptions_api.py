@@ -197,6 +197,19 @@ async def test_malformed_json_and_bad_query_values_get_the_error_body(api: httpx
         assert error_text(response).split(":")[0] in params
 
 
+async def test_at_most_50_subscriptions_per_fire_and_forget_trigger(api: httpx.AsyncClient) -> None:
+    for number in range(50):
+        created = await api.post("/trigger-subscriptions/v1", json=http_subscription(name=f"feed {number}"))
+        assert created.status_code == 201, created.text
+    over = await api.post("/trigger-subscriptions/v1", json=http_subscription(name="feed 51"))
+    assert over.status_code == 409
+    assert FNF_TRIGGER in error_text(over) and "50" in error_text(over)
+    other_trigger = await api.post(
+        "/trigger-subscriptions/v1", json=http_subscription(triggerId="idn:identity-deleted")
+    )
+    assert other_trigger.status_code == 201, "the limit is per trigger"
+
+
 async def test_limits_per_trigger_type(api: httpx.AsyncClient) -> None:
     rr = http_subscription(
         triggerId=RR_TRIGGER, httpConfig={"url": "https://a.example.com", "httpDispatchMode": "ASYNC"}
