@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,14 @@ from api.state import AppState
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings, get_settings
-from event_triggers.keys import token_signing_key
+from event_triggers.errors import Unavailable
+from event_triggers.keys import load_server_key, token_signing_key
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection
+from worker import delivery_worker
+
+logger = logging.getLogger(__name__)
 
 
 async def build_state(settings: Settings) -> AppState:
@@ -32,8 +37,32 @@ async def build_state(settings: Settings) -> AppState:
         catalog=catalog,
         temporal=TemporalConnection(settings),
         token_signing_key=token_signing_key(settings),
+        server_key=load_server_key(settings),
         destinations=DestinationPolicy(settings.delivery_allowlist),
     )
+
+
+@asynccontextmanager
+async def embedded_worker(state: AppState) -> AsyncIterator[None]:
+    """Run a worker in this process when enabled and Temporal answers; eager starts need one here."""
+    if not state.settings.embedded_worker:
+        yield
+        return
+    try:
+        context = await state.invocation_context()
+    except Unavailable as exc:
+        logger.warning("no embedded worker, Temporal is unreachable: %s", exc)
+        yield
+        return
+    async with delivery_worker(
+        context.client, state.settings, store=state.store, catalog=state.catalog
+    ) as worker:
+        running = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            await worker.shutdown()
+            await running
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,8 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await build_state(app_settings)
         app.state.app_state = state
-        yield
-        await state.store.close()
+        try:
+            async with embedded_worker(state):
+                yield
+        finally:
+            await state.store.close()
 
     app = FastAPI(title="Event Triggers", version=__version__, lifespan=lifespan)
     install_error_handlers(app)

@@ -1,12 +1,12 @@
-"""What the API process shares across requests, built once in the lifespan."""
+"""What the API process shares across requests, built once in the lifespan (``api.main.build_state``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from event_triggers.catalog import Catalog
 from event_triggers.config import Settings
-from event_triggers.invocations import InvocationContext
+from event_triggers.invocations.context import InvocationContext
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection
@@ -19,6 +19,19 @@ class AppState:
     catalog: Catalog
     temporal: TemporalConnection
     token_signing_key: bytes
+    server_key: bytes
     destinations: DestinationPolicy
-    invocations: InvocationContext | None = None
-    """Set up on first use by the invocation routes (or at startup with the embedded worker)."""
+    _invocations: InvocationContext | None = field(default=None, init=False, repr=False)
+
+    async def invocation_context(self) -> InvocationContext:
+        """The invocation operations' shared context, made once the Temporal client exists: the API may
+        start before Temporal, so the first use (or the embedded worker at startup) connects."""
+        if self._invocations is None:
+            self._invocations = InvocationContext(
+                settings=self.settings,
+                store=self.store,
+                catalog=self.catalog,
+                client=await self.temporal.client(),
+                server_key=self.server_key,
+            )
+        return self._invocations

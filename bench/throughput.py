@@ -25,7 +25,8 @@ from temporalio.worker import Worker
 from bench.baseline import BareDelivery, BarePost
 from bench.common import add_http_subscription, bench_settings, scratch_dir, temporal_dev_server
 from event_triggers.catalog import load_catalog
-from event_triggers.invocations import InvocationContext, start_invocations
+from event_triggers.invocations.context import InvocationContext
+from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
 from event_triggers.store import Store
 from tests.subscriber import Subscriber

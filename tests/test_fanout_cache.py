@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from event_triggers.config import Settings
-from event_triggers.invocations import EnabledSubscriptionReads
+from event_triggers.invocations.context import EnabledSubscriptionReads
 from event_triggers.models import SubscriptionFields
 from event_triggers.store import Store
 from tests.conftest import wait_until

@@ -1,18 +1,14 @@
 """Trigger invocations: start (producers), test, complete (subscribers), read one, status list.
 
-Thin: each route calls one function of ``event_triggers.invocations``. The router's lifespan runs a
-worker inside the API process (``embedded_worker``), which lets workflow starts be eager.
+Thin: each route calls one function of ``event_triggers.invocations``; the context comes from the
+app state (``api.main``, which also runs the embedded worker).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from api.deps import (
     CollectionDep,
@@ -21,9 +17,6 @@ from api.deps import (
     ReadInvocationStatus,
     StateDep,
 )
-from api.state import AppState
-from event_triggers import invocations as service
-from event_triggers.errors import Unavailable
 from event_triggers.invocation_models import (
     CompleteInvocationBody,
     Invocation,
@@ -31,55 +24,15 @@ from event_triggers.invocation_models import (
     StartInvocationBody,
     TestInvocationBody,
 )
-from event_triggers.invocations import MAX_WAIT_SECONDS, InvocationContext
-from event_triggers.keys import load_server_key
-from worker import delivery_worker
+from event_triggers.invocations import completion, reads, start
+from event_triggers.invocations.context import InvocationContext
+from event_triggers.invocations.reads import MAX_WAIT_SECONDS
 
-logger = logging.getLogger(__name__)
-
-
-async def invocation_context(state: AppState) -> InvocationContext:
-    """The shared context, built once the Temporal client exists (the API may start before Temporal)."""
-    if state.invocations is None:
-        state.invocations = InvocationContext(
-            settings=state.settings,
-            store=state.store,
-            catalog=state.catalog,
-            client=await state.temporal.client(),
-            server_key=load_server_key(state.settings),
-        )
-    return state.invocations
-
-
-@asynccontextmanager
-async def embedded_worker(app: FastAPI) -> AsyncIterator[None]:
-    """Run a worker in this process when enabled and Temporal answers; eager starts need one here."""
-    state: AppState = app.state.app_state
-    async with AsyncExitStack() as stack:
-        if state.settings.embedded_worker:
-            try:
-                context = await invocation_context(state)
-            except Unavailable as exc:
-                logger.warning("no embedded worker, Temporal is unreachable: %s", exc)
-            else:
-                worker = await stack.enter_async_context(
-                    delivery_worker(context.client, state.settings, store=state.store, catalog=state.catalog)
-                )
-                running = asyncio.create_task(worker.run())
-
-                async def stop() -> None:
-                    await worker.shutdown()
-                    await running
-
-                stack.push_async_callback(stop)
-        yield
-
-
-router = APIRouter(prefix="/trigger-invocations/v1", tags=["Invocations"], lifespan=embedded_worker)
+router = APIRouter(prefix="/trigger-invocations/v1", tags=["Invocations"])
 
 
 async def get_context(state: StateDep) -> InvocationContext:
-    return await invocation_context(state)
+    return await state.invocation_context()
 
 
 ContextDep = Annotated[InvocationContext, Depends(get_context)]
@@ -103,7 +56,7 @@ async def start_invocations(
     context: ContextDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Any:
-    invocations = await service.start_invocations(
+    invocations = await start.start_invocations(
         context=context,
         trigger_id=body.triggerId,
         payload=body.input,
@@ -121,7 +74,7 @@ async def start_invocations(
     responses={204: {"description": "no subscription of the trigger matches"}},
 )
 async def start_test_invocations(body: TestInvocationBody, context: ContextDep) -> Any:
-    invocations = await service.start_test_invocations(
+    invocations = await start.start_test_invocations(
         context=context,
         trigger_id=body.triggerId,
         payload=body.input,
@@ -135,7 +88,7 @@ async def start_test_invocations(body: TestInvocationBody, context: ContextDep) 
 async def list_invocation_statuses(
     context: ContextDep, params: CollectionDep, response: Response
 ) -> list[dict[str, Any]]:
-    page, total = await service.list_invocation_statuses(
+    page, total = await reads.list_invocation_statuses(
         context=context,
         filters=params.filters,
         sorters=params.sorters,
@@ -149,7 +102,7 @@ async def list_invocation_statuses(
 @router.post("/{invocation_id}/complete", status_code=status.HTTP_204_NO_CONTENT)
 async def complete_invocation(invocation_id: str, body: CompleteInvocationBody, context: ContextDep) -> None:
     """Authenticated by the invocation secret, which the subscriber received in ``_metadata``."""
-    await service.complete_invocation(
+    await completion.complete_invocation(
         context=context,
         invocation_id=invocation_id,
         secret=body.secret,
@@ -164,6 +117,4 @@ async def get_invocation(
     context: ContextDep,
     wait_seconds: Annotated[float, Query(alias="waitSeconds", ge=0, le=MAX_WAIT_SECONDS)] = 0,
 ) -> InvocationDetail:
-    return await service.get_invocation(
-        context=context, invocation_id=invocation_id, wait_seconds=wait_seconds
-    )
+    return await reads.get_invocation(context=context, invocation_id=invocation_id, wait_seconds=wait_seconds)

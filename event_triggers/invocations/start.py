@@ -1,0 +1,238 @@
+"""Start invocations: validate an event, match subscription filters, start one workflow per match.
+
+Each invocation is an ``InvocationWorkflow`` whose id is the invocation id; this module only talks to
+Temporal through the client (it never imports workflow code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from event_triggers.catalog import TriggerDefinition
+from event_triggers.config import Settings
+from event_triggers.errors import InvalidField, Unavailable
+from event_triggers.eventbridge import check_start_entry_size
+from event_triggers.filters import filter_matches
+from event_triggers.invocation_models import (
+    WORKFLOW_TYPE,
+    Invocation,
+    InvocationRequest,
+    InvocationStatus,
+    InvocationType,
+    RetrySchedule,
+)
+from event_triggers.invocations.context import InvocationContext, callback_url
+from event_triggers.models import HttpDispatchMode, SubscriptionType, TriggerType
+from event_triggers.security.invocation_secret import invocation_secret
+from event_triggers.store import Subscription
+from event_triggers.subscriptions import parse_response_deadline
+from event_triggers.temporal import INVOCATION_STATUS, INVOCATION_TYPE, SUBSCRIPTION_ID, TRIGGER_ID
+
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f3c2a8e-3c1e-4c55-9a57-9d1d3e1f0b7a")
+
+
+def _response_mode(trigger: TriggerDefinition, subscription: Subscription) -> HttpDispatchMode | None:
+    if trigger.type is TriggerType.FIRE_AND_FORGET:
+        return None
+    if subscription.type is SubscriptionType.EVENTBRIDGE or subscription.httpConfig is None:
+        return HttpDispatchMode.ASYNC
+    return subscription.httpConfig.httpDispatchMode
+
+
+def _invocation_id(idempotency_key: str | None, trigger_id: str, subscription_id: str) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{idempotency_key}\n{trigger_id}\n{subscription_id}"))
+
+
+def _retry_schedule(settings: Settings) -> RetrySchedule:
+    return RetrySchedule(
+        initial_interval=settings.retry_initial_interval,
+        backoff=settings.retry_backoff,
+        max_interval=settings.retry_max_interval,
+        fire_and_forget_window=settings.fire_and_forget_retry_window,
+        delivery_timeout=settings.delivery_timeout,
+    )
+
+
+async def _start_one(
+    context: InvocationContext,
+    *,
+    trigger: TriggerDefinition,
+    subscription: Subscription,
+    payload: dict[str, Any],
+    content_json: dict[str, Any],
+    invocation_type: InvocationType,
+    idempotency_key: str | None,
+) -> Invocation:
+    settings = context.settings
+    invocation_id = _invocation_id(idempotency_key, trigger.id, subscription.id)
+    mode = _response_mode(trigger, subscription)
+    request = InvocationRequest(
+        invocation_id=invocation_id,
+        trigger_id=trigger.id,
+        trigger_name=trigger.name,
+        trigger_kind=trigger.type,
+        subscription_id=subscription.id,
+        subscription_name=subscription.name,
+        subscription_type=subscription.type.value,
+        response_mode=mode,
+        response_deadline=parse_response_deadline(subscription.responseDeadline),
+        callback_url=callback_url(settings, invocation_id),
+        invocation_type=invocation_type,
+        input=payload,
+        content_json=content_json,
+        retry=_retry_schedule(settings),
+        local_delivery=settings.local_delivery,
+    )
+    memo = {
+        "triggerName": trigger.name,
+        "subscriptionName": subscription.name,
+        "startInvocationInput": {"triggerId": trigger.id, "input": payload, "contentJson": content_json},
+    }
+    # A closed invocation with the same id is an idempotent repeat: answer with the same invocation.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await context.client.start_workflow(
+            WORKFLOW_TYPE,
+            request,
+            id=invocation_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(TRIGGER_ID, trigger.id),
+                    SearchAttributePair(SUBSCRIPTION_ID, subscription.id),
+                    SearchAttributePair(INVOCATION_TYPE, invocation_type.value),
+                    SearchAttributePair(INVOCATION_STATUS, InvocationStatus.PENDING.value),
+                ]
+            ),
+            memo=memo,
+            static_summary=f"{trigger.name} ({trigger.id}) to subscription {subscription.name}",
+            request_eager_start=settings.embedded_worker,
+        )
+    secret = (
+        invocation_secret(server_key=context.server_key, invocation_id=invocation_id)
+        if mode is not None and mode is not HttpDispatchMode.SYNC
+        else None
+    )
+    return Invocation(id=invocation_id, triggerId=trigger.id, secret=secret, contentJson=content_json)
+
+
+async def _fan_out(
+    context: InvocationContext,
+    *,
+    trigger: TriggerDefinition,
+    subscriptions: Sequence[Subscription],
+    payload: dict[str, Any],
+    content_json: dict[str, Any],
+    invocation_type: InvocationType,
+    idempotency_key: str | None = None,
+) -> list[Invocation]:
+    matching = [item for item in subscriptions if filter_matches(item.filter, payload)]
+    for subscription in matching:  # 413 before anything starts
+        check_start_entry_size(
+            source_prefix=context.settings.eventbridge_source_prefix,
+            subscription=subscription,
+            trigger_id=trigger.id,
+            trigger_kind=trigger.type,
+            payload=payload,
+            callback_url_for=functools.partial(callback_url, context.settings),
+        )
+    try:
+        return list(
+            await asyncio.gather(
+                *(
+                    _start_one(
+                        context,
+                        trigger=trigger,
+                        subscription=subscription,
+                        payload=payload,
+                        content_json=content_json,
+                        invocation_type=invocation_type,
+                        idempotency_key=idempotency_key,
+                    )
+                    for subscription in matching
+                )
+            )
+        )
+    except RPCError as exc:
+        raise Unavailable(f"cannot start invocations: {exc.message}") from exc
+
+
+async def start_invocations(
+    *,
+    context: InvocationContext,
+    trigger_id: str,
+    payload: dict[str, Any],
+    content_json: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> list[Invocation]:
+    """Validate an event and start one invocation per enabled subscription whose filter matches it.
+
+    With ``idempotency_key``, invocation ids are derived from (key, trigger, subscription), so a repeat
+    returns the same invocations and starts nothing new.
+    """
+    trigger = context.catalog.require(trigger_id)
+    trigger.validate_input(payload)
+    subscriptions = await context.enabled_subscriptions.read(trigger_id)
+    return await _fan_out(
+        context,
+        trigger=trigger,
+        subscriptions=subscriptions,
+        payload=payload,
+        content_json=content_json,
+        invocation_type=InvocationType.REAL_TIME,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def start_test_invocations(
+    *,
+    context: InvocationContext,
+    trigger_id: str,
+    payload: dict[str, Any] | None,
+    content_json: dict[str, Any],
+    subscription_ids: Sequence[str] | None = None,
+) -> list[Invocation]:
+    """A TEST invocation per subscription of the trigger (enabled or not, filters applied).
+
+    Without ``payload`` the trigger's example input is sent; ``subscription_ids`` narrows the audience.
+    """
+    trigger = context.catalog.require(trigger_id)
+    if payload is None:
+        payload = trigger.example_input
+    else:
+        trigger.validate_input(payload)
+    subscriptions = await context.store.list_subscriptions(trigger_id=trigger_id)
+    if subscription_ids is not None:
+        known = {item.id for item in subscriptions}
+        unknown = [item for item in subscription_ids if item not in known]
+        if unknown:
+            raise InvalidField(
+                "subscriptionIds", f"{unknown[0]} is not a subscription of trigger {trigger_id}"
+            )
+        wanted = set(subscription_ids)
+        subscriptions = [item for item in subscriptions if item.id in wanted]
+    return await _fan_out(
+        context,
+        trigger=trigger,
+        subscriptions=subscriptions,
+        payload=payload,
+        content_json=content_json,
+        invocation_type=InvocationType.TEST,
+    )
