@@ -144,7 +144,7 @@ class Invocation(BaseModel):
 class InvocationDetail(BaseModel):
     """``GET /trigger-invocations/v1/{id}``: where one invocation stands and how it ended.
 
-    Also the workflow's result (and the details of its failure), so a long poll needs no second call.
+    Also the workflow's result (and the details of its failure), for readers of its history.
     """
 
     id: str

@@ -15,7 +15,6 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from event_triggers.collection import apply_collection, parse_filter_terms
@@ -59,14 +58,10 @@ async def get_invocation(
         raise InvalidField("waitSeconds", f"must be between 0 and {MAX_WAIT_SECONDS}")
     handle = context.client.get_workflow_handle(invocation_id, result_type=InvocationDetail)
     if wait_seconds:
-        # The workflow's result (or its failure's details) is the answer: one call, no describe.
-        with contextlib.suppress(TimeoutError, RPCError):
-            try:
-                return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
-            except WorkflowFailureError as ended:
-                cause = ended.cause
-                if isinstance(cause, ApplicationError) and cause.details:
-                    return InvocationDetail.model_validate(cause.details[0])
+        # Only a wait: the answer always comes from the description below, so an invocation reads the
+        # same (server start and close times) however it is asked for.
+        with contextlib.suppress(TimeoutError, RPCError, WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), timeout=wait_seconds)
     description = await describe_invocation(handle)
     memo = await description.memo()
     attributes = description.typed_search_attributes
