@@ -19,6 +19,7 @@ from event_triggers.catalog import Catalog
 from event_triggers.clients import authorize
 from event_triggers.collection import FilterSpec, apply_collection
 from event_triggers.config import Settings
+from event_triggers.errors import UnsupportedMediaType
 from event_triggers.security.client_credentials import (
     INVOCATION_STATUS_MANAGE,
     INVOCATION_STATUS_READ,
@@ -94,6 +95,38 @@ async def get_collection_params(
     sorters: str | None = None,
 ) -> CollectionParams:
     return CollectionParams(limit=limit, offset=offset, count=count, filters=filters, sorters=sorters)
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+async def require_body_media_type(request: Request) -> None:
+    """415 naming the expected type when a route that parses a body is sent another media type.
+
+    An app-wide dependency: it runs before the body is validated, so a form or text body sent to a JSON
+    route is refused for its type rather than for its shape.
+    """
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return
+    expected = body_field.field_info.media_type
+    header = request.headers.get("content-type")
+    media_type = header.split(";")[0].strip().lower() if header else None
+    if isinstance(body_field.field_info, params.Form):
+        if media_type is None or media_type in _FORM_TYPES:
+            return
+    elif media_type is None:
+        if not await request.body():
+            return
+    elif _is_json(media_type):
+        return
+    raise UnsupportedMediaType(f"Content-Type: expected {expected}, not {header or 'none'}")
 
 
 _bearer = HTTPBearer(auto_error=False, description="POST /oauth/token (client credentials)")

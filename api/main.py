@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.deps import require_body_media_type
 from api.errors import install_error_handlers
+from api.middleware import RequestBodyLimit
 from api.routes import codec, health, invocations, oauth, subscriptions, triggers
 from api.state import AppState
 from event_triggers import __version__
@@ -78,7 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.store.close()
 
-    app = FastAPI(title="Event Triggers", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Event Triggers",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=[Depends(require_body_media_type)],
+    )
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
+    app.add_middleware(RequestBodyLimit, limit=app_settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(triggers.router)

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest request body the API reads (1 MiB); a larger one is refused with 413 before parsing."""
     public_base_url: str | None = None
     """Base URL subscribers use for callbacks; default ``http://{api_host}:{api_port}``."""
 

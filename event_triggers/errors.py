@@ -53,6 +53,11 @@ class PayloadTooLarge(DomainError):
     detail_code = "413 Payload too large"
 
 
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    detail_code = "415 Unsupported media type"
+
+
 class Unavailable(DomainError):
     """A dependency (Temporal, a worker) did not answer in time; the caller should retry."""
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from event_triggers.errors import InvalidField
 
@@ -18,6 +21,52 @@ class WireModel(BaseModel):
 
 
 _M = TypeVar("_M", bound=BaseModel)
+
+# Bounds of every string a client sets on a subscription (SailPoint's spec sets none): a subscription
+# travels with each of its invocations, so an unbounded field would make every start of its trigger fail.
+NAME_MAX = 255
+"""Names and identifiers: subscription name, trigger id, user name, AWS account and region."""
+DESCRIPTION_MAX = 2000
+URL_MAX = 2048
+FILTER_MAX = 2048
+CREDENTIAL_MAX = 4096
+"""Passwords, bearer tokens, signing secrets."""
+DURATION_MAX = 64
+EVENT_BUS_MAX = 1600
+"""EventBridge's own limit for a bus name or ARN."""
+ROLE_ARN_MAX = 2048
+"""IAM's own limit for a role ARN."""
+
+
+@dataclass(frozen=True)
+class MaxLength:
+    """The longest string a client may set: published as ``maxLength``, checked by ``check_lengths``.
+
+    Not a pydantic constraint, because stored subscriptions are read with the same models: a row written
+    before a bound existed must stay readable (and fixable), not break every read of its trigger.
+    """
+
+    limit: int
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["maxLength"] = self.limit
+        return schema
+
+
+def check_lengths(model: BaseModel, *, prefix: str = "") -> None:
+    """Raise ``InvalidField`` for the first string of ``model`` (nested models too) over its ``MaxLength``."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        field = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            check_lengths(value, prefix=f"{field}.")
+            continue
+        bound = next((item for item in info.metadata if isinstance(item, MaxLength)), None)
+        if bound is not None and isinstance(value, str) and len(value) > bound.limit:
+            raise InvalidField(field, f"must be at most {bound.limit} characters (it has {len(value)})")
 
 
 class TriggerType(StrEnum):
@@ -47,16 +96,16 @@ class HttpAuthenticationType(StrEnum):
 
 
 class BasicAuthConfig(WireModel):
-    userName: str | None = None
-    password: str | None = None
+    userName: Annotated[str | None, MaxLength(NAME_MAX)] = None
+    password: Annotated[str | None, MaxLength(CREDENTIAL_MAX)] = None
 
 
 class BearerTokenAuthConfig(WireModel):
-    bearerToken: str | None = None
+    bearerToken: Annotated[str | None, MaxLength(CREDENTIAL_MAX)] = None
 
 
 class HttpConfig(WireModel):
-    url: str
+    url: Annotated[str, MaxLength(URL_MAX)]
     httpDispatchMode: HttpDispatchMode = HttpDispatchMode.SYNC
     httpAuthenticationType: HttpAuthenticationType = HttpAuthenticationType.NO_AUTH
     basicAuthConfig: BasicAuthConfig | None = None
@@ -64,35 +113,35 @@ class HttpConfig(WireModel):
 
 
 class EventBridgeConfig(WireModel):
-    awsAccount: str
-    awsRegion: str
-    eventBusName: str = "default"
+    awsAccount: Annotated[str, MaxLength(NAME_MAX)]
+    awsRegion: Annotated[str, MaxLength(NAME_MAX)]
+    eventBusName: Annotated[str, MaxLength(EVENT_BUS_MAX)] = "default"
     """Extension: the bus name or ARN that receives the events."""
-    roleArn: str | None = None
+    roleArn: Annotated[str | None, MaxLength(ROLE_ARN_MAX)] = None
     """Extension: a role to assume (STS) for a bus in another account."""
 
 
 class SubscriptionFields(WireModel):
     """What a client may set on a subscription (POST, PUT, and PATCH after applying the patch)."""
 
-    name: str
-    description: str | None = None
-    triggerId: str
+    name: Annotated[str, MaxLength(NAME_MAX)]
+    description: Annotated[str | None, MaxLength(DESCRIPTION_MAX)] = None
+    triggerId: Annotated[str, MaxLength(NAME_MAX)]
     type: SubscriptionType
-    responseDeadline: str = "PT1H"
+    responseDeadline: Annotated[str, MaxLength(DURATION_MAX)] = "PT1H"
     httpConfig: HttpConfig | None = None
     eventBridgeConfig: EventBridgeConfig | None = None
     enabled: bool = True
-    filter: str | None = None
+    filter: Annotated[str | None, MaxLength(FILTER_MAX)] = None
 
 
 class SubscriptionReplace(SubscriptionFields):
     """PUT body: a full replacement; ``id`` and ``triggerId`` may be repeated but not changed."""
 
-    id: str | None = None
-    triggerId: str | None = None  # type: ignore[assignment]
-    triggerName: str | None = None
-    signingSecret: str | None = None
+    id: Annotated[str | None, MaxLength(NAME_MAX)] = None
+    triggerId: Annotated[str | None, MaxLength(NAME_MAX)] = None  # type: ignore[assignment]
+    triggerName: Annotated[str | None, MaxLength(NAME_MAX)] = None
+    signingSecret: Annotated[str | None, MaxLength(CREDENTIAL_MAX)] = None
     """Read-only (set by create or rotation); accepted and ignored so a create response can be sent back."""
 
 
@@ -125,7 +174,7 @@ class SigningSecretRotated(BaseModel):
 
 class ValidateFilterRequest(WireModel):
     input: dict[str, Any]
-    filter: str
+    filter: str = Field(max_length=FILTER_MAX)
 
 
 class ValidateFilterResult(BaseModel):

@@ -21,10 +21,12 @@ from event_triggers.errors import Conflict, InvalidField, NotFound
 from event_triggers.filters import check_filter_syntax
 from event_triggers.models import (
     HttpAuthenticationType,
+    HttpDispatchMode,
     SubscriptionFields,
     SubscriptionPublic,
     SubscriptionReplace,
     SubscriptionType,
+    check_lengths,
     parse_wire,
 )
 from event_triggers.security.ssrf import DestinationPolicy
@@ -89,9 +91,10 @@ def _check_http_url(url: str, *, destinations: DestinationPolicy) -> None:
 
 def _check_fields(fields: SubscriptionFields, *, catalog: Catalog, destinations: DestinationPolicy) -> None:
     """Rules that hold for any subscription on its own (no store access)."""
+    check_lengths(fields)
     if not fields.name.strip():
         raise InvalidField("name", "must not be empty")
-    catalog.require(fields.triggerId)
+    trigger = catalog.require(fields.triggerId)
     parse_response_deadline(fields.responseDeadline)
     if fields.filter:
         check_filter_syntax(fields.filter)
@@ -102,6 +105,12 @@ def _check_fields(fields: SubscriptionFields, *, catalog: Catalog, destinations:
         if http is None:
             raise InvalidField("httpConfig", "is required for an HTTP subscription")
         _check_http_url(http.url, destinations=destinations)
+        if trigger.type is TriggerType.FIRE_AND_FORGET and http.httpDispatchMode is not HttpDispatchMode.SYNC:
+            raise InvalidField(
+                "httpConfig.httpDispatchMode",
+                f"must be SYNC (or left out) for the FIRE_AND_FORGET trigger {trigger.id}: "
+                "ASYNC and DYNAMIC are how REQUEST_RESPONSE subscribers answer",
+            )
         if http.httpAuthenticationType is HttpAuthenticationType.BASIC_AUTH:
             basic = http.basicAuthConfig
             if basic is None or not basic.userName:
@@ -201,6 +210,7 @@ async def replace_subscription(
 ) -> Subscription:
     stored = await require_subscription(store=store, subscription_id=subscription_id)
     replacement = parse_wire(SubscriptionReplace, body)
+    check_lengths(replacement)
     if replacement.id is not None and replacement.id != subscription_id:
         raise InvalidField("id", "cannot be changed")
     document = replacement.model_dump(exclude={"id", "triggerName", "signingSecret"}, exclude_unset=True)

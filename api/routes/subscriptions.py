@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Body, Response, status
 
 from api.deps import (
     CatalogDep,
@@ -16,7 +15,6 @@ from api.deps import (
     StoreDep,
 )
 from event_triggers import subscriptions as service
-from event_triggers.errors import InvalidField
 from event_triggers.filters import validate_filter
 from event_triggers.models import (
     SigningSecretRotated,
@@ -100,26 +98,15 @@ async def replace_subscription(
     return service.to_public(subscription, catalog=catalog)
 
 
-@router.patch(
-    "/{subscription_id}",
-    dependencies=[ManageSubscriptions],
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}
-            },
-        }
-    },
-)
+@router.patch("/{subscription_id}", dependencies=[ManageSubscriptions])
 async def patch_subscription(
-    subscription_id: str, request: Request, store: StoreDep, catalog: CatalogDep, state: StateDep
+    subscription_id: str,
+    operations: Annotated[list[Any], Body(media_type="application/json-patch+json")],
+    store: StoreDep,
+    catalog: CatalogDep,
+    state: StateDep,
 ) -> SubscriptionPublic:
     """RFC 6902 JSON Patch; the patched subscription is validated like a PUT."""
-    try:
-        operations = json.loads(await request.body())
-    except ValueError as exc:
-        raise InvalidField("body", f"malformed JSON ({exc})") from None
     subscription = await service.patch_subscription(
         store=store,
         catalog=catalog,

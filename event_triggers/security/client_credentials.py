@@ -114,11 +114,14 @@ def decode_token(token: str, *, signing_key: bytes) -> TokenClaims:
         raise InvalidToken("expired") from None
     except jwt.InvalidSignatureError:
         raise InvalidToken("signature does not verify") from None
-    except jwt.InvalidTokenError as error:
-        raise InvalidToken(f"malformed: {error}") from None
+    except jwt.DecodeError:
+        # The decoder's own words ("'utf-8' codec can't decode byte ...") describe our internals.
+        raise InvalidToken("malformed token") from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken("not issued by this service") from None
     scope = claims.get("scope", "")
     if not isinstance(scope, str):
-        raise InvalidToken("malformed: scope is not a string")
+        raise InvalidToken("malformed token")
     return TokenClaims(client_id=claims["sub"], scopes=frozenset(scope.split()))
 
 
