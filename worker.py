@@ -22,6 +22,7 @@ from activities.http_delivery import HttpDelivery
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
 from event_triggers.keys import load_server_key
+from event_triggers.metrics import MetricsInterceptor, serve_metrics
 from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
 from event_triggers.store import Store
 from event_triggers.temporal import connect
@@ -50,6 +51,7 @@ def build_worker(
         workflows=[InvocationWorkflow],
         activities=[delivery.deliver_http, eventbridge.put_eventbridge_event],
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
+        interceptors=[MetricsInterceptor()] if settings.metrics_enabled else [],
     )
 
 
@@ -78,10 +80,13 @@ async def run_worker(settings: Settings) -> None:
     store = await Store.open(settings)
     try:
         catalog = load_catalog(extra_dirs=settings.catalog_dirs)
-        async with delivery_worker(client, settings, store=store, catalog=catalog) as worker, worker:
-            logger.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-            await stop.wait()
-            logger.info("shutting down: finishing in-flight deliveries")
+        with serve_metrics(settings):
+            async with delivery_worker(client, settings, store=store, catalog=catalog) as worker, worker:
+                logger.info(
+                    "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
+                )
+                await stop.wait()
+                logger.info("shutting down: finishing in-flight deliveries")
     finally:
         await store.close()
     logger.info("worker stopped")

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.deps import require_body_media_type
 from api.errors import install_error_handlers
 from api.middleware import RequestBodyLimit
-from api.routes import codec, health, invocations, oauth, subscriptions, triggers
+from api.routes import codec, health, invocations, metrics, oauth, subscriptions, triggers
 from api.state import AppState
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
@@ -96,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestBodyLimit, limit=app_settings.max_request_bytes)
     app.include_router(health.router)
+    if app_settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.include_router(oauth.router)
     app.include_router(triggers.router)
     app.include_router(subscriptions.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,16 @@ class Settings(BaseSettings):
     """How long a worker reuses a subscription it read, instead of one query per delivery."""
     complete_rpc_timeout: timedelta = timedelta(seconds=5)
     """How long a callback waits for a worker to take the ``complete`` Update before answering 503."""
+
+    # Observability (docs/observability.md)
+    metrics_enabled: bool = True
+    """Record Prometheus metrics; the API serves them on ``/metrics``."""
+    worker_metrics_port: int | None = None
+    """Port of the worker process's Prometheus endpoint (``/metrics``); none when unset."""
+    worker_metrics_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, logger, message, invocation ids where known)."""
+    log_level: str = "INFO"
 
     @property
     def effective_database_url(self) -> str:

@@ -232,7 +232,7 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
     dev_client = asyncio.run(_dev_client(data_dir))
     supervisor.start("worker", [*_CLI, "worker"], env=env)
     supervisor.start("api", [*_CLI, "api"], env=env)
-    supervisor.wait_until(_http_ok(f"{api_url}/health"), what=f"API at {api_url}")
+    supervisor.wait_until(_http_ok(f"{api_url}/ready"), what=f"API at {api_url}")
     print(
         "\n".join(
             [

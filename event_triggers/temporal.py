@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributeKey
 
 from event_triggers.config import Settings
 from event_triggers.errors import Unavailable
+from event_triggers.metrics import temporal_runtime
 from event_triggers.security.payload_codec import EncryptionCodec, make_data_converter
 from event_triggers.security.secret_box import parse_keys
 
@@ -56,11 +57,13 @@ def payload_codec(settings: Settings) -> EncryptionCodec | None:
 
 
 async def connect(settings: Settings) -> Client:
-    """A client with the one data converter every process uses (pydantic, plus the codec if configured)."""
+    """A client with the one data converter every process uses (pydantic, plus the codec if configured),
+    on the runtime that exports the SDK's metrics when metrics are enabled."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=make_data_converter(payload_codec(settings)),
+        runtime=temporal_runtime() if settings.metrics_enabled else None,
     )
 
 

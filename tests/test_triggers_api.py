@@ -1,4 +1,4 @@
-"""GET /triggers/v1 and /health over real HTTP."""
+"""GET /triggers/v1 and the /health and /ready probes over real HTTP."""
 
 from __future__ import annotations
 
@@ -65,30 +65,35 @@ async def test_trigger_filters_sorters_paging(api: httpx.AsyncClient) -> None:
     assert bad.json()["messages"][0]["text"].startswith("sorters:")
 
 
-async def test_health_ok_with_store_and_temporal(api: httpx.AsyncClient) -> None:
-    response = await api.get("/health")
+async def test_ready_with_store_and_temporal(api: httpx.AsyncClient) -> None:
+    response = await api.get("/ready")
     assert response.status_code == 200, response.text
+    assert (await api.get("/health")).status_code == 200
 
 
-async def test_health_503_when_temporal_is_down(settings: Settings) -> None:
+async def test_ready_503_when_temporal_is_down_while_alive(settings: Settings) -> None:
     settings.temporal_address = f"127.0.0.1:{free_port()}"
     async with RunningApi(settings) as running, httpx.AsyncClient(base_url=running.base_url) as client:
-        response = await client.get("/health")
+        response = await client.get("/ready")
+        alive = await client.get("/health")
     assert response.status_code == 503
     assert "temporal" in response.json()["problems"]
+    assert alive.status_code == 200, "liveness must not depend on Temporal"
 
 
-async def test_health_503_when_the_store_is_down(make_settings: Callable[..., Settings]) -> None:
+async def test_ready_503_when_the_store_is_down(make_settings: Callable[..., Settings]) -> None:
     name = f"event_triggers_health_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         settings = make_settings(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
         async with RunningApi(settings) as running, httpx.AsyncClient(base_url=running.base_url) as client:
-            assert (await client.get("/health")).status_code == 200
+            assert (await client.get("/ready")).status_code == 200
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            response = await client.get("/health")
+            response = await client.get("/ready")
+            alive = await client.get("/health")
         assert response.status_code == 503
+        assert alive.status_code == 200
         assert set(response.json()["problems"]) == {"store"}
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,3 +1,5 @@
+"""Probes: ``/health`` says the process answers (liveness), ``/ready`` that it can serve (readiness)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -10,7 +12,13 @@ router = APIRouter(tags=["Health"])
 
 
 @router.get("/health")
-async def health(state: StateDep) -> JSONResponse:
+async def health() -> dict[str, str]:
+    """200 while the process answers; checks nothing else, so a slow database never gets it restarted."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(state: StateDep) -> JSONResponse:
     """200 only when both the store and Temporal answer; 503 names what does not."""
     problems: dict[str, str] = {}
     try:

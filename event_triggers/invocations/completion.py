@@ -12,6 +12,7 @@ from event_triggers.errors import Conflict, Gone, InvalidField, Unauthorized, Un
 from event_triggers.invocation_models import UPDATE_COMPLETE, Completion, InvocationStatus, RejectionReason
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.reads import describe_invocation, status_of
+from event_triggers.metrics import counted_callback
 from event_triggers.security.invocation_secret import invocation_secret, secrets_equal
 from event_triggers.temporal import TRIGGER_ID
 
@@ -22,6 +23,7 @@ def _finished_error(invocation_id: str, status: InvocationStatus) -> Conflict | 
     return Conflict(f"invocation {invocation_id} is already completed ({status.value})")
 
 
+@counted_callback
 async def complete_invocation(
     *,
     context: InvocationContext,

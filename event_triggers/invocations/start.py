@@ -36,6 +36,7 @@ from event_triggers.invocation_models import (
     RetrySchedule,
 )
 from event_triggers.invocations.context import InvocationContext, callback_url
+from event_triggers.metrics import timed_start
 from event_triggers.models import HttpDispatchMode, SubscriptionType, TriggerType
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.store import Subscription
@@ -174,6 +175,7 @@ async def _fan_out(
         raise Unavailable(f"cannot start invocations: {exc.message}") from exc
 
 
+@timed_start
 async def start_invocations(
     *,
     context: InvocationContext,
