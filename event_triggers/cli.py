@@ -41,6 +41,7 @@ def _run_setup(args: argparse.Namespace) -> int:
 
 def _run_dev(args: argparse.Namespace) -> int:
     from event_triggers.devstack import DevStackOptions, run_dev_stack
+    from event_triggers.metrics import free_loopback_port
 
     return run_dev_stack(
         DevStackOptions(
@@ -48,6 +49,7 @@ def _run_dev(args: argparse.Namespace) -> int:
             temporal_port=args.temporal_port,
             ui_port=args.ui_port,
             data_dir=Path(args.data_dir),
+            worker_metrics_port=args.worker_metrics_port or free_loopback_port(),
         )
     )
 
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
     dev.add_argument("--data-dir", default=".event-triggers")
+    dev.add_argument(
+        "--worker-metrics-port", type=int, help="the worker's Prometheus endpoint (default: a free port)"
+    )
     dev.set_defaults(handler=_run_dev)
 
     commands.add_parser("api", help="serve the REST API (settings from EVENT_TRIGGERS_*)").set_defaults(

@@ -53,6 +53,7 @@ class DevStackOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     data_dir: Path = Path(".event-triggers")
+    worker_metrics_port: int = 9464
 
 
 class StackStopped(Exception):
@@ -146,6 +147,7 @@ def child_environment(options: DevStackOptions) -> dict[str, str]:
         "EVENT_TRIGGERS_API_PORT": str(options.api_port),
         "EVENT_TRIGGERS_DATA_DIR": str(options.data_dir.resolve()),
         "EVENT_TRIGGERS_DEV_MODE": "1",
+        "EVENT_TRIGGERS_WORKER_METRICS_PORT": str(options.worker_metrics_port),
     }
 
 
@@ -240,6 +242,8 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
                 "[dev] Event Triggers is running (Ctrl-C stops everything)",
                 f"[dev]   API:          {api_url}",
                 f"[dev]   API docs:     {api_url}/docs",
+                f"[dev]   API metrics:  {api_url}/metrics",
+                f"[dev]   worker metrics: http://127.0.0.1:{options.worker_metrics_port}/metrics",
                 f"[dev]   Temporal UI:  {ui_url}",
                 f"[dev]   Temporal:     {temporal_address} (namespace {NAMESPACE})",
                 f"[dev]   data dir:     {data_dir}",

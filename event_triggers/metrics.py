@@ -207,7 +207,8 @@ class TemporalSdkMetrics(Collector):
         yield from text_string_to_metric_families(text)
 
 
-def _free_loopback_port() -> int:
+def free_loopback_port() -> int:
+    """A loopback port free right now (the SDK exporter's, the dev stack's worker endpoint)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -216,7 +217,7 @@ def _free_loopback_port() -> int:
 @functools.cache
 def temporal_runtime() -> Runtime:
     """This process's Temporal runtime, exporting the SDK's metrics into the registry (created once)."""
-    address = f"127.0.0.1:{_free_loopback_port()}"
+    address = f"127.0.0.1:{free_loopback_port()}"
     runtime = Runtime(
         telemetry=TelemetryConfig(
             metrics=PrometheusConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.subscriber import Subscriber
+from tests.worker_process import WorkerProcesses
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -190,3 +191,11 @@ async def running_api(settings: Settings) -> AsyncIterator[RunningApi]:
 async def api(running_api: RunningApi) -> AsyncIterator[httpx.AsyncClient]:
     async with await running_api.client() as client:
         yield client
+
+
+@pytest.fixture
+def workers(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    """``event-triggers worker`` processes for this test's ``settings``, all killed when it ends."""
+    processes = WorkerProcesses(settings, tmp_path)
+    yield processes
+    processes.stop_all()

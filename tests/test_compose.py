@@ -11,7 +11,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_SERVICES = {"postgresql", "temporal", "temporal-ui", "setup", "api", "worker"}
+EXPECTED_SERVICES = {
+    "postgresql",
+    "temporal",
+    "temporal-ui",
+    "setup",
+    "api",
+    "worker",
+    "prometheus",
+    "grafana",
+}
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +104,35 @@ def test_the_image_builds_from_the_project() -> None:
     for package in ("api", "workflows", "activities", "event_triggers"):
         assert (ROOT / package).is_dir()
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_probes_and_metrics_endpoints(services: dict[str, Any]) -> None:
+    """Compose waits on readiness (/ready); Prometheus scrapes the API and the worker port it is given."""
+    assert "/ready" in " ".join(services["api"]["healthcheck"]["test"])
+    worker_port = environment(services["worker"])["EVENT_TRIGGERS_WORKER_METRICS_PORT"]
+    assert environment(services["worker"])["EVENT_TRIGGERS_WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert worker_port in [str(port) for port in services["worker"]["expose"]]
+    assert "EVENT_TRIGGERS_METRICS_ENABLED" not in environment(services["api"]), "on by default"
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        (name, str(sd["port"]))
+        for job in prometheus["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+        for name in sd["names"]
+    }
+    assert targets == {("api", "8000"), ("worker", worker_port)}
+
+
+def test_grafana_is_provisioned_from_the_repository(services: dict[str, Any]) -> None:
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in services["grafana"]["volumes"]}
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    dashboards_dir = mounts["./deploy/grafana/dashboards"]
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/event-triggers.yml").read_text()
+    )["providers"][0]
+    assert provider["options"]["path"] == dashboards_dir
+    datasource = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+    assert (ROOT / "deploy/grafana/dashboards/event-triggers.json").is_file()

@@ -148,8 +148,15 @@ def test_wait_until_gives_up_at_its_deadline(supervisor: Supervisor) -> None:
 
 
 def test_children_get_this_stack_settings(tmp_path: Path) -> None:
-    options = DevStackOptions(api_port=18001, temporal_port=17001, ui_port=18002, data_dir=tmp_path / "data")
+    options = DevStackOptions(
+        api_port=18001,
+        temporal_port=17001,
+        ui_port=18002,
+        data_dir=tmp_path / "data",
+        worker_metrics_port=18003,
+    )
     env = child_environment(options)
+    assert env["EVENT_TRIGGERS_WORKER_METRICS_PORT"] == "18003"
     assert env["EVENT_TRIGGERS_TEMPORAL_ADDRESS"] == "127.0.0.1:17001"
     assert env["EVENT_TRIGGERS_API_PORT"] == "18001"
     assert env["EVENT_TRIGGERS_DATA_DIR"] == str(tmp_path / "data")
@@ -266,6 +273,10 @@ def test_dev_runs_the_whole_stack_and_ctrl_c_stops_all_of_it(stacks: list[DevSta
 
     assert stack.url("API") == stack.api_url
     assert httpx.get(f"{stack.api_url}/health").status_code == 200
+    assert httpx.get(f"{stack.api_url}/ready").status_code == 200
+    assert "event_triggers_start_duration_seconds" in httpx.get(stack.url("API metrics")).text
+    worker_metrics = httpx.get(stack.url("worker metrics")).text
+    assert "event_triggers_" in worker_metrics and "temporal_worker_task_slots_available" in worker_metrics
     assert httpx.get(stack.url("API docs")).status_code == 200
     triggers = httpx.get(f"{stack.api_url}/triggers/v1", headers={"Authorization": f"Bearer {stack.token()}"})
     assert triggers.status_code == 200 and triggers.json()

@@ -65,10 +65,8 @@ async def test_counts_are_exact_after_n_deliveries(running_api: RunningApi, subs
     assert sorted(outcomes) == ["COMPLETED"] * (2 * count) + ["FAILED"] * count
 
     after = await wait_until(lambda: _finished_counted(running_api, before, 3 * count))
-    assert (
-        delta(before, after, "event_triggers_invocations_started_total", trigger=FNF_TRIGGER, type="REAL_TIME")
-        == 3 * count
-    )
+    started_total = "event_triggers_invocations_started_total"
+    assert delta(before, after, started_total, trigger=FNF_TRIGGER, type="REAL_TIME") == 3 * count
     finished_total = "event_triggers_invocations_finished_total"
     assert delta(before, after, finished_total, trigger=FNF_TRIGGER, status="COMPLETED") == 2 * count
     assert delta(before, after, finished_total, trigger=FNF_TRIGGER, status="FAILED") == count
@@ -77,7 +75,8 @@ async def test_counts_are_exact_after_n_deliveries(running_api: RunningApi, subs
     assert delta(before, after, deliveries, destination="HTTP", outcome="retry") == 2
     assert delta(before, after, deliveries, destination="HTTP", outcome="failure") == count
     attempts = 3 * count + 2
-    assert delta(before, after, "event_triggers_delivery_duration_seconds_count", destination="HTTP") == attempts
+    durations = "event_triggers_delivery_duration_seconds_count"
+    assert delta(before, after, durations, destination="HTTP") == attempts
     assert delta(before, after, "event_triggers_start_duration_seconds_count") == count
     assert len(subscriber.received(ok_path)) == count
     assert len(subscriber.received(flaky_path)) == count + 2
@@ -86,8 +85,9 @@ async def test_counts_are_exact_after_n_deliveries(running_api: RunningApi, subs
 async def _finished_counted(running_api: RunningApi, before: Samples, expected: int) -> Samples | None:
     """The metrics once ``expected`` more invocations finished (a workflow counts just before it closes)."""
     samples = await scrape(running_api.base_url)
+    finished_total = "event_triggers_invocations_finished_total"
     total = sum(
-        delta(before, samples, "event_triggers_invocations_finished_total", trigger=FNF_TRIGGER, status=status)
+        delta(before, samples, finished_total, trigger=FNF_TRIGGER, status=status)
         for status in ("COMPLETED", "FAILED")
     )
     return samples if total >= expected else None

@@ -1,0 +1,57 @@
+"""``event-triggers worker`` as a separate process, configured as an operator would: EVENT_TRIGGERS_*."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from event_triggers.config import Settings
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The worker process's settings, as an operator would pass them: EVENT_TRIGGERS_* variables."""
+    values = {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TASK_QUEUE": settings.task_queue,
+        "DATABASE_URL": settings.effective_database_url,
+        "DATA_DIR": str(settings.data_dir),
+        "RETRY_INITIAL_INTERVAL": "PT0.2S",
+        "RETRY_MAX_INTERVAL": "PT1S",
+        "DESTINATION_ALLOWLIST": json.dumps(["127.0.0.0/8"]),
+    }
+    return {**os.environ, **{f"EVENT_TRIGGERS_{key}": value for key, value in values.items()}}
+
+
+class WorkerProcesses:
+    """Starts ``event-triggers worker`` processes and makes sure none outlives the test."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self._environment = worker_environment(settings)
+        self._log_dir = log_dir
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def log_path(self, index: int) -> Path:
+        """Where the ``index``-th worker's stdout and stderr go."""
+        return self._log_dir / f"worker-{index}.log"
+
+    def start(self, **settings: str) -> subprocess.Popen[bytes]:
+        """A worker process; ``settings`` add EVENT_TRIGGERS_* variables (``log_format="json"``)."""
+        log = self.log_path(len(self.started)).open("wb")
+        extra = {f"EVENT_TRIGGERS_{key.upper()}": value for key, value in settings.items()}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "event_triggers.cli", "worker"],
+            env={**self._environment, **extra},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
