@@ -1,31 +1,21 @@
-"""Subscription filters: JSONPath expressions evaluated on a trigger input with Jayway semantics.
+"""Subscription filters: Jayway JsonPath expressions evaluated on a trigger input.
 
 A subscription matches when its filter yields a non-empty result on the input (SailPoint's
-`JsonPathUtil.isPathExist`). python-jsonpath follows RFC 9535, which differs from Jayway in one way that
-the documented SailPoint examples rely on: Jayway applies a filter on an *object* to the object itself
-(`$[?($.identity.name == "john.doe")]` selects the root when the predicate holds), where RFC 9535
-applies it to each of the object's member values. `JaywayFilter` restores the Jayway behaviour.
+`JsonPathUtil.isPathExist`). The dialect (operators, functions, comparisons) is `event_triggers.jayway`;
+docs/filters.md describes it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
 from functools import lru_cache
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
-from jsonpath import (
-    CompoundJSONPath,
-    JSONPath,
-    JSONPathEnvironment,
-    JSONPathError,
-    JSONPathMatch,
-    Parser,
-)
-from jsonpath.selectors import Filter, FilterContext, KeysFilter
-from jsonpath.stream import TokenStream
+from jsonpath import CompoundJSONPath, JSONPath, JSONPathError
 
 from event_triggers.errors import InvalidField
+from event_triggers.jayway import JaywayEnvironment
 
 CompiledFilter = JSONPath | CompoundJSONPath
 
@@ -40,52 +30,40 @@ class ValidateFilterResult(TypedDict):
     isValid: bool
     isValidJSONPath: bool
     isPathExist: bool
-
-
-class JaywayFilter(Filter):
-    """A filter selector that tests an object itself rather than its member values, as Jayway does.
-
-    Only the synchronous API is used for subscription matching, so only `resolve` is adapted.
-    """
-
-    def resolve(self, node: JSONPathMatch) -> Iterable[JSONPathMatch]:
-        if not isinstance(node.obj, Mapping):
-            yield from super().resolve(node)
-            return
-        context = FilterContext(
-            env=self.env,
-            current=node.obj,
-            root=node.root,
-            extra_context=node.filter_context(),
-            current_key=node.parts[-1] if node.parts else None,
-        )
-        if self.expression.evaluate(context):
-            yield node
-
-
-class JaywayParser(Parser):
-    """Builds `JaywayFilter` selectors in place of RFC 9535 filter selectors."""
-
-    def parse_filter_selector(self, stream: TokenStream, *, keys: bool = False) -> Filter | KeysFilter:
-        selector = super().parse_filter_selector(stream, keys=keys)
-        if isinstance(selector, KeysFilter):
-            return selector
-        return JaywayFilter(env=self.env, token=selector.token, expression=selector.expression)
-
-
-class JaywayEnvironment(JSONPathEnvironment):
-    parser_class = JaywayParser
+    error: NotRequired[str]
 
 
 _ENVIRONMENT = JaywayEnvironment()
 
 
-def _describe_position(error: JSONPathError, expression: str) -> str:
+# python-jsonpath names some tokens by their internal kind; say them as a reader would.
+TOKEN_WORDS = {
+    "TOKEN_EOF": "end of expression",
+    "TOKEN_COMMA": "','",
+    "TOKEN_COLON": "':'",
+    "TOKEN_LBRACKET": "'['",
+    "TOKEN_RBRACKET": "']'",
+    "TOKEN_LPAREN": "'('",
+    "TOKEN_RPAREN": "')'",
+    "TOKEN_ROOT": "'$'",
+}
+TOKEN_KIND = re.compile(r"'?\b(TOKEN_[A-Z_]+)\b'?")
+
+
+def _plain_words(message: str) -> str:
+    message = message.replace("a shorthand selector", "a name or '*'")
+    return TOKEN_KIND.sub(
+        lambda kind: TOKEN_WORDS.get(kind[1], kind[1].removeprefix("TOKEN_").lower()), message
+    )
+
+
+def _describe(error: JSONPathError, expression: str) -> str:
+    reason = _plain_words(str(error.message))
     if error.token is None:
-        return ""
+        return reason
     # The end-of-input token has index -1.
     index = error.token.index if error.token.index >= 0 else len(expression)
-    return f" at position {index}"
+    return f"{reason} at position {index}"
 
 
 @lru_cache(maxsize=COMPILED_FILTER_CACHE_SIZE)
@@ -96,7 +74,7 @@ def compile_filter(expression: str) -> CompiledFilter:
     try:
         return _ENVIRONMENT.compile(expression)
     except JSONPathError as error:
-        raise InvalidFilter(f"{error.message}{_describe_position(error, expression)}") from error
+        raise InvalidFilter(_describe(error, expression)) from error
 
 
 def check_filter_syntax(expression: str) -> None:
@@ -131,8 +109,8 @@ def validate_filter(*, expression: str, data: object) -> ValidateFilterResult:
     """Answer POST /trigger-subscriptions/v1/validate-filter: is the path valid, and does it match `data`."""
     try:
         compiled = compile_filter(expression)
-    except InvalidFilter:
-        return {"isValid": False, "isValidJSONPath": False, "isPathExist": False}
+    except InvalidFilter as error:
+        return {"isValid": False, "isValidJSONPath": False, "isPathExist": False, "error": str(error)}
     try:
         path_exists = _path_exists(compiled, data)
     except JSONPathError:

@@ -181,6 +181,10 @@ class ValidateFilterResult(BaseModel):
     isValid: bool
     isValidJSONPath: bool
     isPathExist: bool
+    error: str | None = Field(
+        default=None,
+        description="Extension to SailPoint's answer: why the filter is not valid JSONPath (only then).",
+    )
 
 
 def parse_wire(model: type[_M], data: object, *, prefix: str = "") -> _M:

@@ -143,8 +143,22 @@ def test_each_distinct_filter_is_compiled_once() -> None:
     [
         ("$.approved", {"approved": False}, {"isValid": True, "isValidJSONPath": True, "isPathExist": True}),
         ("$.nonexistent", {"a": 1}, {"isValid": False, "isValidJSONPath": True, "isPathExist": False}),
-        ("$[?(", {"a": 1}, {"isValid": False, "isValidJSONPath": False, "isPathExist": False}),
+        (
+            "$[?(",
+            {"a": 1},
+            {
+                "isValid": False,
+                "isValidJSONPath": False,
+                "isPathExist": False,
+                "error": "unexpected end of expression at position 4",
+            },
+        ),
+        (
+            "$.roles[?(@.name nin ['admin'])]",
+            {"roles": [{"name": "user"}]},
+            {"isValid": True, "isValidJSONPath": True, "isPathExist": True},
+        ),
     ],
 )
-def test_validate_filter(expression: str, data: object, expected: dict[str, bool]) -> None:
+def test_validate_filter(expression: str, data: object, expected: dict[str, object]) -> None:
     assert validate_filter(expression=expression, data=data) == expected

@@ -30,16 +30,26 @@ async def test_filters_and_enabled_select_subscriptions(
     api: httpx.AsyncClient, subscriber: Subscriber
 ) -> None:
     john, jane, disabled = subscriber.new_path(), subscriber.new_path(), subscriber.new_path()
+    jayway, jayway_miss = subscriber.new_path(), subscriber.new_path()
     john_id = await create_subscription(
         api, url=subscriber.url(john), filter='$.attributes[?(@.firstname == "John")]'
     )
     await create_subscription(api, url=subscriber.url(jane), filter='$.attributes[?(@.firstname == "Jane")]')
     await create_subscription(api, url=subscriber.url(disabled), enabled=False)
-    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
-    detail = await finished(api, invocation["id"])
-    assert (detail["subscriptionId"], detail["status"]) == (john_id, "COMPLETED")
-    assert len(subscriber.received(john)) == 1
+    jayway_id = await create_subscription(
+        api,
+        url=subscriber.url(jayway),
+        filter="$[?($.attributes.keys() anyof ['firstname'] && $.identity.name nin ['Jane Doe'])]",
+    )
+    await create_subscription(api, url=subscriber.url(jayway_miss), filter="$[?($.identity.name size 3)]")
+    invocations = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    details = [await finished(api, invocation["id"]) for invocation in invocations]
+    assert sorted((detail["subscriptionId"], detail["status"]) for detail in details) == sorted(
+        [(john_id, "COMPLETED"), (jayway_id, "COMPLETED")]
+    )
+    assert len(subscriber.received(john)) == 1 and len(subscriber.received(jayway)) == 1
     assert subscriber.received(jane) == [] and subscriber.received(disabled) == []
+    assert subscriber.received(jayway_miss) == []
 
 
 async def test_idempotency_key_returns_the_same_invocations(

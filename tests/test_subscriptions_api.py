@@ -298,7 +298,19 @@ async def test_validate_filter(api: httpx.AsyncClient) -> None:
     missing = await api.post(url, json={"input": {"approved": True}, "filter": "$.nonexistent"})
     assert missing.json() == {"isValid": False, "isValidJSONPath": True, "isPathExist": False}
     invalid = await api.post(url, json={"input": {}, "filter": "$[?("})
-    assert invalid.json() == {"isValid": False, "isValidJSONPath": False, "isPathExist": False}
+    assert invalid.status_code == 200
+    assert invalid.json() == {
+        "isValid": False,
+        "isValidJSONPath": False,
+        "isPathExist": False,
+        "error": "unexpected end of expression at position 4",
+    }
+    unknown_function = await api.post(url, json={"input": {}, "filter": "$.roles.count()"})
+    assert unknown_function.json()["error"].startswith("unknown function count(), expected one of min(),")
+    jayway = await api.post(
+        url, json={"input": {"roles": ["admin", "user"]}, "filter": "$[?(@.roles anyof ['admin'])]"}
+    )
+    assert jayway.json() == {"isValid": True, "isValidJSONPath": True, "isPathExist": True}
     no_filter = await api.post(url, json={"input": {}})
     assert no_filter.status_code == 400
     assert error_text(no_filter).startswith("filter:")
