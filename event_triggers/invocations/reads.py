@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio.client import (
@@ -29,6 +31,7 @@ MAX_LISTED_INVOCATIONS = 2000
 STATUS_FILTERS = {"triggerId": {"eq"}, "subscriptionId": {"eq"}}
 STATUS_SORTERS = {"triggerId", "subscriptionName", "created", "completed"}
 _FILTER_SEARCH_ATTRIBUTES = {"triggerId": TRIGGER_ID.name, "subscriptionId": SUBSCRIPTION_ID.name}
+_INVOCATIONS = f'WorkflowType = "{WORKFLOW_TYPE}"'
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +46,10 @@ async def describe_invocation(handle: WorkflowHandle[Any, Any]) -> WorkflowExecu
         raise Unavailable(f"cannot read invocation: {exc.message}") from exc
 
 
-def status_of(description: WorkflowExecutionDescription) -> InvocationStatus:
+def status_of(execution: WorkflowExecution) -> InvocationStatus:
     """The recorded status, or FAILED for a workflow that closed before recording a final one."""
-    recorded = InvocationStatus(description.typed_search_attributes.get(INVOCATION_STATUS) or "PENDING")
-    closed_early = description.status not in (None, WorkflowExecutionStatus.RUNNING) and not recorded.finished
+    recorded = InvocationStatus(execution.typed_search_attributes.get(INVOCATION_STATUS) or "PENDING")
+    closed_early = execution.status not in (None, WorkflowExecutionStatus.RUNNING) and not recorded.finished
     return InvocationStatus.FAILED if closed_early else recorded
 
 
@@ -63,7 +66,10 @@ async def get_invocation(
         with contextlib.suppress(TimeoutError, RPCError, WorkflowFailureError):
             await asyncio.wait_for(handle.result(), timeout=wait_seconds)
     description = await describe_invocation(handle)
-    memo = await description.memo()
+    return _detail(description, await description.memo())
+
+
+def _detail(description: WorkflowExecutionDescription, memo: Mapping[str, Any]) -> InvocationDetail:
     attributes = description.typed_search_attributes
     completion = memo.get("completeInvocationInput") or {}
     failure = completion.get("localizedError") or {}
@@ -72,7 +78,7 @@ async def get_invocation(
     if status is InvocationStatus.FAILED and error is None:
         error = f"workflow {description.status.name.lower() if description.status else 'closed'}"
     return InvocationDetail(
-        id=invocation_id,
+        id=description.id,
         triggerId=attributes.get(TRIGGER_ID) or "",
         subscriptionId=attributes.get(SUBSCRIPTION_ID) or "",
         subscriptionName=memo.get("subscriptionName", ""),
@@ -83,6 +89,21 @@ async def get_invocation(
         output=completion.get("output"),
         error=error,
     )
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """An invocation with the event it delivers, for a person reading it (the Administration UI)."""
+
+    detail: InvocationDetail
+    input: dict[str, Any] | None
+
+
+async def get_invocation_record(*, context: InvocationContext, invocation_id: str) -> InvocationRecord:
+    description = await describe_invocation(context.client.get_workflow_handle(invocation_id))
+    memo = await _readable_memo(description)
+    started = memo.get("startInvocationInput") or {}
+    return InvocationRecord(detail=_detail(description, memo), input=started.get("input"))
 
 
 def _quoted(value: object) -> str:
@@ -102,17 +123,127 @@ async def _readable_memo(execution: WorkflowExecution) -> Mapping[str, Any]:
 
 def visibility_query(filters: str | None) -> str:
     """A Temporal List Filter for the invocations matching SailPoint ``filters`` (``eq`` on two fields)."""
-    query = f'WorkflowType = "{WORKFLOW_TYPE}"'
     disjunction = parse_filter_terms(filters, allowed=STATUS_FILTERS)
     if not any(disjunction):  # no filters: [[]], one alternative without terms
-        return query
+        return _INVOCATIONS
     alternatives = [
         " AND ".join(
             f"{_FILTER_SEARCH_ATTRIBUTES[term.field]} = {_quoted(term.value)}" for term in conjunction
         )
         for conjunction in disjunction
     ]
-    return f"{query} AND (" + " OR ".join(f"({item})" for item in alternatives) + ")"
+    return f"{_INVOCATIONS} AND (" + " OR ".join(f"({item})" for item in alternatives) + ")"
+
+
+def invocation_query(
+    *,
+    trigger_id: str | None = None,
+    subscription_id: str | None = None,
+    status: InvocationStatus | None = None,
+) -> str:
+    """A Temporal List Filter for the invocations of a trigger, a subscription and a status (each optional).
+
+    A workflow that closed without recording a final status (terminated, say) counts as FAILED, as
+    ``status_of`` reports it.
+    """
+    terms = [_INVOCATIONS]
+    if trigger_id is not None:
+        terms.append(f"{TRIGGER_ID.name} = {_quoted(trigger_id)}")
+    if subscription_id is not None:
+        terms.append(f"{SUBSCRIPTION_ID.name} = {_quoted(subscription_id)}")
+    if status is not None:
+        unfinished = ", ".join(_quoted(item.value) for item in InvocationStatus if not item.finished)
+        recorded = f"{INVOCATION_STATUS.name} = {_quoted(status.value)}"
+        if status is InvocationStatus.FAILED:
+            closed_early = f'ExecutionStatus != "Running" AND {INVOCATION_STATUS.name} IN ({unfinished})'
+            recorded = f"({recorded} OR ({closed_early}))"
+        elif not status.finished:
+            recorded = f'{recorded} AND ExecutionStatus = "Running"'
+        terms.append(recorded)
+    return " AND ".join(terms)
+
+
+@dataclass(frozen=True)
+class InvocationSummary:
+    """One row of an invocation list."""
+
+    id: str
+    triggerId: str
+    subscriptionId: str
+    subscriptionName: str
+    type: InvocationType
+    status: InvocationStatus
+    created: datetime
+    completed: datetime | None
+
+
+@dataclass(frozen=True)
+class InvocationPage:
+    items: list[InvocationSummary]
+    next_page_token: bytes | None
+    """Temporal's opaque token for the next page; None on the last one."""
+
+
+async def list_invocations(
+    *,
+    context: InvocationContext,
+    trigger_id: str | None = None,
+    subscription_id: str | None = None,
+    status: InvocationStatus | None = None,
+    page_size: int = 50,
+    page_token: bytes | None = None,
+) -> InvocationPage:
+    """One page of invocations, newest first, straight from Temporal visibility with the filters in the query.
+
+    Visibility orders in-flight invocations first (newest started first), then finished ones (newest
+    finished first); only the page's memos are decoded. ``page_token`` must be one this function
+    returned: Temporal retries a malformed one for a long while.
+    """
+    query = invocation_query(trigger_id=trigger_id, subscription_id=subscription_id, status=status)
+    executions = context.client.list_workflows(query, page_size=page_size, next_page_token=page_token)
+    try:
+        await executions.fetch_next_page()
+    except RPCError as exc:
+        raise Unavailable(f"cannot list invocations: {exc.message}") from exc
+    page = list(executions.current_page or [])
+    memos = await asyncio.gather(*(_readable_memo(execution) for execution in page))
+    items = [
+        InvocationSummary(
+            id=execution.id,
+            triggerId=execution.typed_search_attributes.get(TRIGGER_ID) or "",
+            subscriptionId=execution.typed_search_attributes.get(SUBSCRIPTION_ID) or "",
+            subscriptionName=memo.get("subscriptionName", ""),
+            type=InvocationType(execution.typed_search_attributes.get(INVOCATION_TYPE) or "REAL_TIME"),
+            status=status_of(execution),
+            created=execution.start_time,
+            completed=execution.close_time,
+        )
+        for execution, memo in zip(page, memos, strict=True)
+    ]
+    return InvocationPage(items=items, next_page_token=executions.next_page_token if page else None)
+
+
+async def count_invocations(*, context: InvocationContext, query: str) -> int:
+    try:
+        return (await context.client.count_workflows(query)).count
+    except RPCError as exc:
+        raise Unavailable(f"cannot count invocations: {exc.message}") from exc
+
+
+def _status_item(execution: WorkflowExecution, memo: Mapping[str, Any]) -> dict[str, Any]:
+    """SailPoint's ``InvocationStatus`` of one invocation."""
+    attributes = execution.typed_search_attributes
+    return {
+        "id": execution.id,
+        "triggerId": attributes.get(TRIGGER_ID),
+        "subscriptionName": memo.get("subscriptionName"),
+        "subscriptionId": attributes.get(SUBSCRIPTION_ID),
+        "type": attributes.get(INVOCATION_TYPE),
+        "created": execution.start_time,
+        "completed": execution.close_time,
+        "startInvocationInput": memo.get("startInvocationInput"),
+        "completeInvocationInput": memo.get("completeInvocationInput"),
+    }
 
 
 async def list_invocation_statuses(
@@ -122,32 +253,39 @@ async def list_invocation_statuses(
     sorters: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[Mapping[str, Any]], int]:
-    """SailPoint's ``InvocationStatus[]`` from Temporal visibility (latest 2000): filtered, sorted, paged."""
+) -> list[Mapping[str, Any]]:
+    """SailPoint's ``InvocationStatus[]`` from Temporal visibility, the filters in the visibility query.
+
+    Without ``sorters``, the page is read in visibility order (in-flight first, then newest finished),
+    ``offset + limit`` rows at most. A sort reads the latest 2000 and sorts them. Either way only the
+    returned page's memos are decoded (all of them only to sort by ``subscriptionName``).
+    """
     query = visibility_query(filters)
-    items: list[dict[str, Any]] = []
+    if limit == 0:
+        return []
+    if not sorters:
+        wanted = offset + limit
+        executions = []
+        try:
+            async for execution in context.client.list_workflows(
+                query, limit=wanted, page_size=min(wanted, MAX_LISTED_INVOCATIONS)
+            ):
+                executions.append(execution)
+        except RPCError as exc:
+            raise Unavailable(f"cannot list invocations: {exc.message}") from exc
+        page = executions[offset:]
+        memos = await asyncio.gather(*(_readable_memo(execution) for execution in page))
+        return [_status_item(execution, memo) for execution, memo in zip(page, memos, strict=True)]
+    by_name = "subscriptionName" in sorters
+    rows: list[dict[str, Any]] = []
     try:
         async for execution in context.client.list_workflows(query, limit=MAX_LISTED_INVOCATIONS):
-            memo = await _readable_memo(execution)
-            attributes = execution.typed_search_attributes
-            completion = memo.get("completeInvocationInput")
-            items.append(
-                {
-                    "id": execution.id,
-                    "triggerId": attributes.get(TRIGGER_ID),
-                    "subscriptionName": memo.get("subscriptionName"),
-                    "subscriptionId": attributes.get(SUBSCRIPTION_ID),
-                    "type": attributes.get(INVOCATION_TYPE),
-                    "created": execution.start_time,
-                    "completed": execution.close_time,
-                    "startInvocationInput": memo.get("startInvocationInput"),
-                    "completeInvocationInput": completion,
-                }
-            )
+            memo = await _readable_memo(execution) if by_name else {}
+            rows.append({**_status_item(execution, memo), "execution": execution})
     except RPCError as exc:
         raise Unavailable(f"cannot list invocations: {exc.message}") from exc
-    page, total = apply_collection(
-        items,
+    sorted_page, _ = apply_collection(
+        rows,
         filters=None,
         sorters=sorters,
         limit=limit,
@@ -156,4 +294,11 @@ async def list_invocation_statuses(
         sort_fields=STATUS_SORTERS,
         default_sort=[("created", True)],
     )
-    return list(page), total
+    executions = [row["execution"] for row in sorted_page]
+    memos = await asyncio.gather(*(_readable_memo(execution) for execution in executions))
+    return [_status_item(execution, memo) for execution, memo in zip(executions, memos, strict=True)]
+
+
+async def count_invocation_statuses(*, context: InvocationContext, filters: str | None) -> int:
+    """How many invocations match ``filters`` (``X-Total-Count``)."""
+    return await count_invocations(context=context, query=visibility_query(filters))
