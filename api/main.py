@@ -16,6 +16,7 @@ from api.errors import install_error_handlers
 from api.middleware import RequestBodyLimit
 from api.routes import codec, health, invocations, metrics, oauth, subscriptions, triggers
 from api.state import AppState
+from api.ui import install_ui
 from event_triggers import __version__
 from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings, get_settings
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(codec.router)
     app.include_router(invocations.router)
+    install_ui(app)
     return app
 
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    temporal_ui_url: str | None = None
+    """The Temporal Web UI's address; the Administration UI links each invocation to its workflow there."""
     task_queue: str = "event-triggers"
 
     api_host: str = "127.0.0.1"

@@ -148,6 +148,7 @@ def child_environment(options: DevStackOptions) -> dict[str, str]:
         "EVENT_TRIGGERS_DATA_DIR": str(options.data_dir.resolve()),
         "EVENT_TRIGGERS_DEV_MODE": "1",
         "EVENT_TRIGGERS_WORKER_METRICS_PORT": str(options.worker_metrics_port),
+        "EVENT_TRIGGERS_TEMPORAL_UI_URL": f"http://127.0.0.1:{options.ui_port}",
     }
 
 
@@ -240,6 +241,7 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
             [
                 "",
                 "[dev] Event Triggers is running (Ctrl-C stops everything)",
+                f"[dev]   Admin UI:     {api_url}/ui/ (log in with the dev client below)",
                 f"[dev]   API:          {api_url}",
                 f"[dev]   API docs:     {api_url}/docs",
                 f"[dev]   API metrics:  {api_url}/metrics",

@@ -1,0 +1,234 @@
+"""The subscription form, derived from the API's models: control names are the API's JSON paths.
+
+A destination type's settings are the ``<type>Config`` field of ``SubscriptionFields`` (``HTTP`` ->
+``httpConfig``, ``EVENTBRIDGE`` -> ``eventBridgeConfig``), so a destination type added to the API appears
+in the form without touching the UI. Likewise an authentication type selects its ``<type>Config``
+group (``BASIC_AUTH`` -> ``basicAuthConfig``).
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from event_triggers.models import HttpDispatchMode, SubscriptionFields, SubscriptionType
+
+_LABELS = {
+    "url": "URL",
+    "httpDispatchMode": "Dispatch mode",
+    "httpAuthenticationType": "Authentication",
+    "basicAuthConfig": "Basic authentication",
+    "bearerTokenAuthConfig": "Bearer token",
+    "userName": "User name",
+    "awsAccount": "AWS account id",
+    "awsRegion": "AWS region",
+    "roleArn": "Role ARN (optional)",
+}
+_SECRET_NAMES = re.compile(r"password|token|secret", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ShownWhen:
+    """A control applies only while another control (``name``) has ``value``."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    """The API field's JSON path with dots: the control's ``name``."""
+    label: str
+    kind: str
+    """``text``, ``password``, ``select`` or ``group`` (a fieldset of ``children``)."""
+    required: bool = False
+    default: str = ""
+    choices: tuple[str, ...] = ()
+    children: tuple[FormField, ...] = ()
+    shown_when: ShownWhen | None = None
+    request_response_only: bool = False
+    """Only meaningful for a REQUEST_RESPONSE trigger (the dispatch mode)."""
+
+    def walk(self) -> Iterable[FormField]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _label(name: str) -> str:
+    return _LABELS.get(name) or re.sub(r"(?<!^)(?=[A-Z])", " ", name).capitalize()
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        options = [item for item in typing.get_args(annotation) if item is not type(None)]
+        return options[0] if len(options) == 1 else str
+    return annotation
+
+
+def _config_field_for(value: str, names: Iterable[str]) -> str | None:
+    """The ``<value>Config`` field among ``names``: ``BASIC_AUTH`` -> ``basicAuthConfig``."""
+    wanted = _key(value)
+    return next((name for name in names if _key(name).startswith(wanted) and name.endswith("Config")), None)
+
+
+def _model_fields(
+    model: type[BaseModel], *, prefix: str, shown_when: ShownWhen | None
+) -> tuple[FormField, ...]:
+    fields: list[FormField] = []
+    selectors: dict[str, ShownWhen] = {}
+    for name, info in model.model_fields.items():
+        annotation = _unwrap(info.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+            for choice in annotation:
+                config = _config_field_for(choice.value, model.model_fields)
+                if config is not None:
+                    selectors[config] = ShownWhen(f"{prefix}.{name}", choice.value)
+    for name, info in model.model_fields.items():
+        path = f"{prefix}.{name}"
+        annotation = _unwrap(info.annotation)
+        default = info.default if isinstance(info.default, str) else ""
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields.append(
+                FormField(
+                    name=path,
+                    label=_label(name),
+                    kind="group",
+                    children=_model_fields(annotation, prefix=path, shown_when=None),
+                    shown_when=selectors.get(name, shown_when),
+                )
+            )
+        elif isinstance(annotation, type) and issubclass(annotation, StrEnum):
+            fields.append(
+                FormField(
+                    name=path,
+                    label=_label(name),
+                    kind="select",
+                    choices=tuple(item.value for item in annotation),
+                    default=default,
+                    request_response_only=annotation is HttpDispatchMode,
+                )
+            )
+        else:
+            fields.append(
+                FormField(
+                    name=path,
+                    label=_label(name),
+                    kind="password" if _SECRET_NAMES.search(name) else "text",
+                    required=info.is_required(),
+                    default=default,
+                )
+            )
+    return tuple(fields)
+
+
+def destination_sections() -> tuple[FormField, ...]:
+    """One fieldset per destination type the API offers, each shown while ``type`` selects it."""
+    sections = []
+    for destination in SubscriptionType:
+        config = _config_field_for(destination.value, SubscriptionFields.model_fields)
+        if config is None:
+            raise LookupError(f"SubscriptionFields has no {destination.value} config field")
+        model = _unwrap(SubscriptionFields.model_fields[config].annotation)
+        sections.append(
+            FormField(
+                name=config,
+                label=f"{destination.value} settings",
+                kind="group",
+                children=_model_fields(model, prefix=config, shown_when=None),
+                shown_when=ShownWhen("type", destination.value),
+            )
+        )
+    return tuple(sections)
+
+
+def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = document
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _pop_path(document: dict[str, Any], path: str) -> None:
+    *parents, leaf = path.split(".")
+    node: Any = document
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(leaf, None)
+
+
+def _prune_empty(document: dict[str, Any]) -> dict[str, Any]:
+    pruned = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            value = _prune_empty(value)
+        if value not in ("", {}):
+            pruned[key] = value
+    return pruned
+
+
+@dataclass
+class SubmittedForm:
+    """A submitted subscription form: the API body it means, and the raw values to show it again."""
+
+    body: dict[str, Any]
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def read_subscription_form(
+    items: Iterable[tuple[str, Any]], *, request_response: bool, ignore: Iterable[str] = ()
+) -> SubmittedForm:
+    """Form pairs (last value wins, so a hidden ``false`` before a checkbox works) -> the API's JSON body.
+
+    Controls that do not apply (another type's settings, another authentication's fields, the dispatch
+    mode of a FIRE_AND_FORGET trigger) are left out, as is every empty control.
+    """
+    skipped = set(ignore)
+    values = {name: str(value).strip() for name, value in items if name not in skipped}
+    document: dict[str, Any] = {}
+    for name, value in values.items():
+        _set_path(document, name, value)
+    for section in destination_sections():
+        for control in section.walk():
+            condition = control.shown_when
+            if (
+                condition is not None
+                and values.get(condition.name) != condition.value
+                or control.request_response_only
+                and not request_response
+            ):
+                _pop_path(document, control.name)
+    if "enabled" in document:
+        document["enabled"] = document["enabled"] == "true"
+    return SubmittedForm(body=_prune_empty(document), values=values)
+
+
+def form_values(document: Mapping[str, Any]) -> dict[str, str]:
+    """A subscription as the API returns it -> the form's control values (secrets are never shown)."""
+    values: dict[str, str] = {}
+
+    def visit(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, Mapping):
+                visit(value, f"{path}.")
+            elif value is not None and not isinstance(value, list):
+                values[path] = str(value).lower() if isinstance(value, bool) else str(value)
+
+    visit(document, "")
+    return values

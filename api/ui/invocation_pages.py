@@ -1,0 +1,113 @@
+"""Invocations: the list (filtered by trigger, subscription and status; newest first) and one invocation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import CatalogDep, StateDep
+from api.ui.rendering import UiRoute, render
+from api.ui.session import SessionDep
+from event_triggers.errors import InvalidField
+from event_triggers.invocation_models import InvocationStatus
+from event_triggers.invocations import reads
+from event_triggers.security.client_credentials import INVOCATION_STATUS_READ
+
+router = APIRouter(route_class=UiRoute)
+
+PAGE_SIZE = 50
+
+
+def encode_page_token(token: bytes, *, key: bytes) -> str:
+    """Temporal's page token for a link, signed: a forged one never reaches Temporal."""
+    signature = hmac.new(key, b"page\0" + token, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(signature + token).decode()
+
+
+def decode_page_token(text: str, *, key: bytes) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text)
+    except (binascii.Error, ValueError):
+        raw = b""
+    signature, token = raw[:16], raw[16:]
+    expected = hmac.new(key, b"page\0" + token, hashlib.sha256).digest()[:16]
+    if not token or not hmac.compare_digest(signature, expected):
+        raise InvalidField("page", "is not a page of this list")
+    return token
+
+
+def temporal_workflow_url(base_url: str | None, *, namespace: str, workflow_id: str) -> str | None:
+    """The invocation's workflow in the Temporal Web UI, when its address is configured."""
+    if not base_url:
+        return None
+    return f"{base_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
+
+
+@router.get("/invocations")
+async def list_invocations(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    catalog: CatalogDep,
+    triggerId: str = "",
+    subscriptionId: str = "",
+    status: str = "",
+    page: str = "",
+) -> Response:
+    session.require(INVOCATION_STATUS_READ)
+    if status and status not in InvocationStatus.__members__:
+        raise InvalidField("status", f"'{status}' is not one of {', '.join(InvocationStatus)}")
+    context = await state.invocation_context()
+    listing = await reads.list_invocations(
+        context=context,
+        trigger_id=triggerId or None,
+        subscription_id=subscriptionId or None,
+        status=InvocationStatus(status) if status else None,
+        page_size=PAGE_SIZE,
+        page_token=decode_page_token(page, key=state.token_signing_key) if page else None,
+    )
+    following = listing.next_page_token
+    subscriptions = await state.store.list_subscriptions() if session.can_read_subscriptions else []
+    return render(
+        request,
+        "invocations.html",
+        {
+            "section": "invocations",
+            "items": listing.items,
+            "first_page": not page,
+            "next_page": encode_page_token(following, key=state.token_signing_key) if following else None,
+            "filters": {"triggerId": triggerId, "subscriptionId": subscriptionId, "status": status},
+            "triggers": catalog.all(),
+            "subscriptions": subscriptions,
+            "statuses": [item.value for item in InvocationStatus],
+        },
+        session=session,
+    )
+
+
+@router.get("/invocations/{invocation_id}")
+async def show_invocation(
+    invocation_id: str, request: Request, session: SessionDep, state: StateDep
+) -> Response:
+    session.require(INVOCATION_STATUS_READ)
+    context = await state.invocation_context()
+    record = await reads.get_invocation_record(context=context, invocation_id=invocation_id)
+    return render(
+        request,
+        "invocation.html",
+        {
+            "section": "invocations",
+            "invocation": record.detail,
+            "input": record.input,
+            "temporal_url": temporal_workflow_url(
+                state.settings.temporal_ui_url,
+                namespace=state.settings.temporal_namespace,
+                workflow_id=invocation_id,
+            ),
+        },
+        session=session,
+    )
