@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,22 +14,74 @@ from event_triggers.catalog import (
     BUILT_IN_TRIGGERS_DIR,
     Catalog,
     CatalogError,
+    PayloadValidator,
     TriggerDefinition,
     TriggerType,
     load_catalog,
 )
+from event_triggers.catalog.build import (
+    CATALOG_DIR,
+    DEPRECATED_PREFIX,
+    SOURCES_FILE,
+    AvroConverter,
+    Override,
+    apply_override,
+    build_documents,
+    load_overrides,
+    load_yaml,
+    render,
+    resolve_schema,
+)
 from event_triggers.errors import InvalidField
 
-SEED_TRIGGERS = {
+# Every trigger SailPoint documents (docs/catalog.md gives the source of each id), and its type.
+CATALOG_TRIGGERS = {
+    "iai:outlier-detected": TriggerType.FIRE_AND_FORGET,
     "idn:access-request-dynamic-approver": TriggerType.REQUEST_RESPONSE,
     "idn:access-request-post-approval": TriggerType.FIRE_AND_FORGET,
     "idn:access-request-pre-approval": TriggerType.REQUEST_RESPONSE,
     "idn:account-aggregation-completed": TriggerType.FIRE_AND_FORGET,
+    "idn:account-attributes-changed": TriggerType.FIRE_AND_FORGET,
+    "idn:account-correlated": TriggerType.FIRE_AND_FORGET,
+    "idn:account-created": TriggerType.FIRE_AND_FORGET,
+    "idn:account-deleted": TriggerType.FIRE_AND_FORGET,
+    "idn:account-uncorrelated": TriggerType.FIRE_AND_FORGET,
+    "idn:account-updated": TriggerType.FIRE_AND_FORGET,
+    "idn:aggregation-accounts-collected": TriggerType.FIRE_AND_FORGET,
+    "idn:campaign-activated": TriggerType.FIRE_AND_FORGET,
+    "idn:campaign-ended": TriggerType.FIRE_AND_FORGET,
+    "idn:campaign-generated": TriggerType.FIRE_AND_FORGET,
+    "idn:certification-signed-off": TriggerType.FIRE_AND_FORGET,
+    "idn:ciem-auto-include-scope-setting-changed": TriggerType.FIRE_AND_FORGET,
+    "idn:ciem-new-scope-detected": TriggerType.FIRE_AND_FORGET,
+    "idn:ciem-scope-selection-changed": TriggerType.FIRE_AND_FORGET,
+    "idn:form-submitted": TriggerType.FIRE_AND_FORGET,
     "idn:identity-attributes-changed": TriggerType.FIRE_AND_FORGET,
     "idn:identity-created": TriggerType.FIRE_AND_FORGET,
     "idn:identity-deleted": TriggerType.FIRE_AND_FORGET,
+    "idn:machine-identity-created": TriggerType.FIRE_AND_FORGET,
+    "idn:machine-identity-deleted": TriggerType.FIRE_AND_FORGET,
+    "idn:machine-identity-updated": TriggerType.FIRE_AND_FORGET,
+    "idn:native-change-account-created": TriggerType.FIRE_AND_FORGET,
+    "idn:native-change-account-deleted": TriggerType.FIRE_AND_FORGET,
+    "idn:native-change-account-updated": TriggerType.FIRE_AND_FORGET,
     "idn:post-provisioning": TriggerType.FIRE_AND_FORGET,
     "idn:saved-search-complete": TriggerType.FIRE_AND_FORGET,
+    "idn:source-account-created": TriggerType.FIRE_AND_FORGET,
+    "idn:source-account-deleted": TriggerType.FIRE_AND_FORGET,
+    "idn:source-account-updated": TriggerType.FIRE_AND_FORGET,
+    "idn:source-created": TriggerType.FIRE_AND_FORGET,
+    "idn:source-deleted": TriggerType.FIRE_AND_FORGET,
+    "idn:source-updated": TriggerType.FIRE_AND_FORGET,
+    "idn:va-cluster-status-change": TriggerType.FIRE_AND_FORGET,
+    "test:fire-and-forget": TriggerType.FIRE_AND_FORGET,
+    "test:request-response": TriggerType.REQUEST_RESPONSE,
+}
+DEPRECATED_TRIGGERS = {
+    "idn:account-uncorrelated",
+    "idn:source-account-created",
+    "idn:source-account-deleted",
+    "idn:source-account-updated",
 }
 
 
@@ -67,9 +120,9 @@ def field_error(validate: Any, payload: Any) -> InvalidField:
     return caught.value
 
 
-def test_seed_catalog_has_the_nine_sailpoint_triggers_sorted_by_id(catalog: Catalog) -> None:
-    assert {trigger.id: trigger.type for trigger in catalog.all()} == SEED_TRIGGERS
-    assert [trigger.id for trigger in catalog.all()] == sorted(SEED_TRIGGERS)
+def test_catalog_has_every_sailpoint_trigger_sorted_by_id(catalog: Catalog) -> None:
+    assert {trigger.id: trigger.type for trigger in catalog.all()} == CATALOG_TRIGGERS
+    assert [trigger.id for trigger in catalog.all()] == sorted(CATALOG_TRIGGERS)
     assert catalog.require("idn:account-aggregation-completed").name == "Account Aggregation Completed"
     assert (
         "Identity Aggregation Completed" in catalog.require("idn:account-aggregation-completed").description
@@ -77,8 +130,14 @@ def test_seed_catalog_has_the_nine_sailpoint_triggers_sorted_by_id(catalog: Cata
     assert catalog.require("idn:post-provisioning").name == "Provisioning Action Completed"
 
 
-@pytest.mark.parametrize("trigger_id", sorted(SEED_TRIGGERS))
-def test_seed_examples_validate(catalog: Catalog, trigger_id: str) -> None:
+def test_deprecated_triggers_say_so_first(catalog: Catalog) -> None:
+    deprecated = {t.id for t in catalog.all() if t.description.startswith(DEPRECATED_PREFIX)}
+    assert deprecated == DEPRECATED_TRIGGERS
+    assert all("deprecated" not in t.description.lower() for t in catalog.all() if t.id not in deprecated)
+
+
+@pytest.mark.parametrize("trigger_id", sorted(CATALOG_TRIGGERS))
+def test_examples_validate(catalog: Catalog, trigger_id: str) -> None:
     trigger = catalog.require(trigger_id)
     trigger.validate_input(trigger.example_input)
     if trigger.type is TriggerType.REQUEST_RESPONSE:
@@ -214,7 +273,7 @@ def test_extra_directory_adds_a_trigger(tmp_path: Path) -> None:
     write_trigger(tmp_path, "badge-issued.json", custom_trigger_document())
     catalog = load_catalog(extra_dirs=[tmp_path])
     trigger = catalog.require("acme:badge-issued")
-    assert len(catalog.all()) == len(SEED_TRIGGERS) + 1
+    assert len(catalog.all()) == len(CATALOG_TRIGGERS) + 1
     trigger.validate_input({"badgeId": "B-1", "floor": 2})
     assert field_error(trigger.validate_input, {"badgeId": "B-1", "floor": "2"}).field == "input.floor"
 
@@ -286,3 +345,186 @@ def test_duplicate_id_across_extra_files_names_both(tmp_path: Path) -> None:
 def test_missing_extra_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="does not exist"):
         load_catalog(extra_dirs=[tmp_path / "absent"])
+
+
+def test_checked_in_triggers_are_what_the_build_produces() -> None:
+    """The catalog's single source is sources.yaml + SailPoint's YAML + overrides.yaml: no hand edits."""
+    documents = build_documents()
+    on_disk = {path.name: path.read_text(encoding="utf-8") for path in BUILT_IN_TRIGGERS_DIR.glob("*.json")}
+    assert sorted(on_disk) == sorted(documents), "run: python -m event_triggers.catalog.build"
+    for name, document in documents.items():
+        assert on_disk[name] == render(document), (
+            f"{name} drifted; run: python -m event_triggers.catalog.build"
+        )
+
+
+CATALOG_DOC = Path(__file__).parents[1] / "docs" / "catalog.md"
+
+
+def test_docs_list_every_trigger() -> None:
+    catalog_doc = CATALOG_DOC.read_text(encoding="utf-8")
+    for trigger_id in CATALOG_TRIGGERS:
+        assert f"| `{trigger_id}` |" in catalog_doc, f"{trigger_id} is missing from docs/catalog.md"
+
+
+def test_every_override_is_cited_in_the_docs() -> None:
+    catalog_doc = CATALOG_DOC.read_text(encoding="utf-8")
+    overrides = load_overrides()
+    assert overrides
+    for override in overrides:
+        assert f"`{override.key}`" in catalog_doc, f"override {override.key} is not cited in docs/catalog.md"
+        assert override.why.strip()
+
+
+def test_examples_are_sailpoints_where_documented(catalog: Catalog) -> None:
+    examples_dir = CATALOG_DIR / "sailpoint" / "examples"
+    for entry in load_yaml(SOURCES_FILE):
+        trigger = catalog.require(entry["id"])
+        if "example" in entry["input"]:
+            assert entry["input"]["example"].startswith("sailpoint/examples/")
+            assert trigger.example_input == json.loads((CATALOG_DIR / entry["input"]["example"]).read_text())
+        if "output" in entry and "example" in entry["output"]:
+            assert trigger.example_output == json.loads(
+                (CATALOG_DIR / entry["output"]["example"]).read_text()
+            )
+    assert (examples_dir / "LICENSE").read_text().startswith("MIT License")
+    assert (CATALOG_DIR / "sailpoint" / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_date_times_must_be_iso_8601(catalog: Catalog) -> None:
+    trigger = catalog.require("idn:source-created")
+    trigger.validate_input(dict(trigger.example_input, created="2021-03-29T22:01:50+02:00"))
+    error = field_error(trigger.validate_input, dict(trigger.example_input, created="yesterday"))
+    assert (error.field, error.reason) == ("input.created", "'yesterday' is not an ISO-8601 date-time")
+    assert field_error(trigger.validate_input, dict(trigger.example_input, created=1617055310)).reason == (
+        "expected string, got integer"
+    )
+
+
+def test_test_triggers_match_sailpoints_definitions(catalog: Catalog) -> None:
+    fire_and_forget = catalog.require("test:fire-and-forget")
+    assert fire_and_forget.example_input == {
+        "identityId": "201327fda1c44704ac01181e963d463c",
+        "approved": True,
+    }
+    request_response = catalog.require("test:request-response")
+    assert request_response.example_input == {"identityId": "201327fda1c44704ac01181e963d463c"}
+    assert request_response.example_output == {"approved": True}
+    assert field_error(request_response.validate_output, {}).field == "output.approved"
+
+
+CONVERTER_FIXTURE = """
+title: Widget Changed
+type: object
+required: [id, kind, changedAt, parts, owner, note]
+properties:
+  id: {type: string, description: The widget id.}
+  kind: {type: string, enum: [BIG, SMALL]}
+  count: {type: integer, format: int32}
+  total: {type: integer}
+  ratio: {type: number}
+  active: {type: boolean, default: false}
+  changedAt: {type: string, format: date-time}
+  note: {type: string, nullable: true}
+  parts:
+    type: array
+    items: {$ref: ./part.yaml}
+  owner:
+    allOf:
+      - $ref: ./part.yaml
+      - required: [name]
+  value:
+    oneOf: [{type: string}, {type: boolean}, {type: array, items: {type: string}}]
+  extra: {type: object, additionalProperties: true}
+  counts: {type: object, additionalProperties: {type: integer}}
+"""
+PART_FIXTURE = """
+title: Part
+type: object
+required: [id]
+properties:
+  id: {type: string}
+  name: {type: string}
+"""
+
+
+def convert_fixture(tmp_path: Path) -> dict[str, Any]:
+    (tmp_path / "widget.yaml").write_text(CONVERTER_FIXTURE)
+    (tmp_path / "part.yaml").write_text(PART_FIXTURE)
+    return AvroConverter("acme").convert_root(resolve_schema(tmp_path / "widget.yaml"), "WidgetChangedInput")
+
+
+def test_converter_maps_openapi_to_avro(tmp_path: Path) -> None:
+    schema = convert_fixture(tmp_path)
+    fields = {field["name"]: field for field in schema["fields"]}
+    assert (schema["name"], schema["namespace"]) == ("WidgetChangedInput", "acme")
+    assert fields["id"] == {"name": "id", "type": "string", "doc": "The widget id."}
+    assert fields["kind"]["type"] == {
+        "type": "enum",
+        "name": "WidgetChangedInputKind",
+        "symbols": ["BIG", "SMALL"],
+    }
+    assert fields["count"] == {"name": "count", "type": ["null", "int"], "default": None}
+    assert fields["total"]["type"] == ["null", "long"]
+    assert fields["ratio"]["type"] == ["null", "double"]
+    assert fields["active"] == {"name": "active", "type": "boolean", "default": False}
+    assert fields["changedAt"]["type"] == {"type": "string", "logicalType": "date-time"}
+    assert fields["note"] == {"name": "note", "type": ["null", "string"]}, "required but nullable: no default"
+    part = fields["parts"]["type"]["items"]
+    assert part["name"] == "Part"
+    assert part["fields"] == [
+        {"name": "id", "type": "string"},
+        {"name": "name", "type": ["null", "string"], "default": None},
+    ]
+    owner = fields["owner"]["type"]
+    assert owner["name"] != "Part" and owner["fields"][1] == {"name": "name", "type": "string"}
+    assert fields["value"]["type"] == ["null", "string", "boolean", {"type": "array", "items": "string"}]
+    assert fields["extra"]["type"][1]["type"] == "map"
+    assert fields["counts"]["type"] == ["null", {"type": "map", "values": "long"}]
+
+
+def test_converted_schema_validates_like_the_yaml(tmp_path: Path) -> None:
+    validator = PayloadValidator(convert_fixture(tmp_path))
+    payload = {
+        "id": "w1",
+        "kind": "BIG",
+        "changedAt": "2024-01-02T03:04:05Z",
+        "note": None,
+        "parts": [{"id": "p1"}],
+        "owner": {"id": "p2", "name": "Ann"},
+        "value": ["a"],
+        "extra": {"k": [1, "two"]},
+    }
+    validator.validate(payload, root="input")
+    changes: list[tuple[dict[str, Any], str, str]] = [
+        ({"kind": "HUGE"}, "input.kind", "unknown value 'HUGE', expected one of BIG, SMALL"),
+        ({"count": 2**31}, "input.count", f"{2**31} is out of range for int (-2147483648..2147483647)"),
+        ({"owner": {"id": "p2"}}, "input.owner.name", "is required"),
+        ({"parts": [{}]}, "input.parts[0].id", "is required"),
+        ({"changedAt": "soon"}, "input.changedAt", "'soon' is not an ISO-8601 date-time"),
+    ]
+    for change, field_name, reason in changes:
+        with pytest.raises(InvalidField) as caught:
+            validator.validate({**payload, **change}, root="input")
+        assert (caught.value.field, caught.value.reason) == (field_name, reason)
+    without_note = {key: value for key, value in payload.items() if key != "note"}
+    with pytest.raises(InvalidField, match="is required"):
+        validator.validate(without_note, root="input")
+
+
+def test_an_override_whose_path_is_gone_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "widget.yaml").write_text(CONVERTER_FIXTURE)
+    (tmp_path / "part.yaml").write_text(PART_FIXTURE)
+    schema = resolve_schema(tmp_path / "widget.yaml")
+    override = Override(
+        key="gone",
+        triggers=("acme:widget-changed",),
+        schema="input",
+        paths=("/properties/size/enum",),
+        value=["S"],
+        why="a test",
+    )
+    with pytest.raises(CatalogError, match="override gone: path /properties/size/enum is not in the schema"):
+        apply_override(schema, override, tmp_path)
+    apply_override(schema, dataclasses.replace(override, paths=("/properties/kind/enum",)), tmp_path)
+    assert schema["properties"]["kind"]["enum"] == ["S"]

@@ -14,26 +14,15 @@ from api.main import create_app
 from event_triggers.catalog import BUILT_IN_TRIGGERS_DIR
 from event_triggers.config import Settings
 from tests.conftest import POSTGRES_ADMIN_DSN, RunningApi, free_port
-
-SEED_TRIGGERS = {
-    "idn:access-request-dynamic-approver": "REQUEST_RESPONSE",
-    "idn:access-request-post-approval": "FIRE_AND_FORGET",
-    "idn:access-request-pre-approval": "REQUEST_RESPONSE",
-    "idn:account-aggregation-completed": "FIRE_AND_FORGET",
-    "idn:identity-attributes-changed": "FIRE_AND_FORGET",
-    "idn:identity-created": "FIRE_AND_FORGET",
-    "idn:identity-deleted": "FIRE_AND_FORGET",
-    "idn:post-provisioning": "FIRE_AND_FORGET",
-    "idn:saved-search-complete": "FIRE_AND_FORGET",
-}
+from tests.test_catalog import CATALOG_TRIGGERS
 
 
 async def test_list_triggers_wire_shape(api: httpx.AsyncClient) -> None:
     response = await api.get("/triggers/v1", params={"count": "true"})
     assert response.status_code == 200
     triggers = response.json()
-    assert {trigger["id"]: trigger["type"] for trigger in triggers} == SEED_TRIGGERS
-    assert response.headers["X-Total-Count"] == "9"
+    assert {trigger["id"]: trigger["type"] for trigger in triggers} == CATALOG_TRIGGERS
+    assert response.headers["X-Total-Count"] == str(len(CATALOG_TRIGGERS))
     pre_approval = next(t for t in triggers if t["id"] == "idn:access-request-pre-approval")
     assert json.loads(pre_approval["inputSchema"])["type"] == "record"
     assert json.loads(pre_approval["outputSchema"])["type"] == "record"
@@ -51,7 +40,26 @@ async def test_trigger_filters_sorters_paging(api: httpx.AsyncClient) -> None:
         t["id"]
         for t in (await api.get("/triggers/v1", params={"sorters": "id", "limit": 2, "offset": 1})).json()
     ]
-    assert ids == sorted(SEED_TRIGGERS)[1:3]
+    assert ids == sorted(CATALOG_TRIGGERS)[1:3]
+    pages: list[str] = []
+    for offset in range(0, len(CATALOG_TRIGGERS), 7):
+        page = await api.get(
+            "/triggers/v1", params={"sorters": "-id", "limit": 7, "offset": offset, "count": "true"}
+        )
+        assert page.headers["X-Total-Count"] == str(len(CATALOG_TRIGGERS))
+        pages.extend(t["id"] for t in page.json())
+    assert pages == sorted(CATALOG_TRIGGERS, reverse=True), "paging walks the whole catalog once"
+    sources = await api.get("/triggers/v1", params={"filters": 'id ge "idn:source" and id le "idn:source-z"'})
+    assert [t["id"] for t in sources.json()] == [
+        "idn:source-account-created",
+        "idn:source-account-deleted",
+        "idn:source-account-updated",
+        "idn:source-created",
+        "idn:source-deleted",
+        "idn:source-updated",
+    ]
+    tests = await api.get("/triggers/v1", params={"filters": 'id ge "test:"', "sorters": "name"})
+    assert [t["name"] for t in tests.json()] == ["Fire and Forget Test", "Request-Response Test"]
     ranged = await api.get(
         "/triggers/v1", params={"filters": 'id ge "idn:identity" and id le "idn:identity-z"'}
     )

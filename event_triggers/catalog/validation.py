@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import fastavro
@@ -40,6 +41,8 @@ _EXPECTED_KIND = {
 # The expected kinds a value of a given JSON kind can satisfy (an integer is a valid number).
 _COMPATIBLE_KINDS = {"integer": {"integer", "number"}}
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+DATE_TIME = "date-time"
+"""Logical type of a string holding an ISO-8601 date and time (OpenAPI's ``format: date-time``)."""
 
 
 def json_kind(value: Any) -> str:
@@ -108,6 +111,8 @@ class _Compiler:
             return _array(self.compile(schema["items"]))
         if avro_type == "map":
             return _map(self.compile(schema["values"]))
+        if avro_type == "string" and schema.get("logicalType") == DATE_TIME:
+            return _date_time
         return self.compile(avro_type)
 
     def expected_kind(self, schema: Any) -> str:
@@ -184,6 +189,15 @@ def _primitive(avro_type: str) -> PayloadCheck:
             )
 
     return check_primitive
+
+
+def _date_time(value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidField(path, f"expected string, got {json_kind(value)}")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidField(path, f"{value!r} is not an ISO-8601 date-time") from None
 
 
 def _enum(symbols: list[str]) -> PayloadCheck:
