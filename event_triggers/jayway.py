@@ -30,6 +30,8 @@ from jsonpath.stream import TokenStream
 from jsonpath.token import TOKEN_COMMA, TOKEN_LBRACKET, TOKEN_NAME, TOKEN_RPAREN, Token
 
 TOKEN_PATH_FUNCTION = "JAYWAY_PATH_FUNCTION"
+# A name right after `..` is a name, even when python-jsonpath reserves the word (`$..missing`, `$..in`).
+TOKEN_DESCENDANT_NAME = "JAYWAY_DESCENDANT_NAME"
 
 # Operators Jayway spells as words, matched case-insensitively as Jayway does. `in` and `contains` replace
 # python-jsonpath's own rules so that they follow Jayway's comparisons too.
@@ -67,11 +69,18 @@ class JaywayLexer(Lexer):
         # A word operator follows whitespace, a quote or a closing bracket, so `$..size` stays a name.
         jayway_rules = [
             (TOKEN_PATH_FUNCTION, r"\.[a-zA-Z_][a-zA-Z0-9_]*\("),
+            (TOKEN_DESCENDANT_NAME, rf"(?<=\.\.){self.key_pattern}"),
             *[(kind, re.escape(symbol)) for symbol, kind in SYMBOL_OPERATORS.items()],
             *[(f"JAYWAY_{word.upper()}", rf"(?<=[\s'\"\])])(?i:{word})\b") for word in WORD_OPERATORS],
         ]
         jayway_pattern = "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in jayway_rules)
         return re.compile(f"{jayway_pattern}|{super().compile_rules().pattern}", re.DOTALL)
+
+    def tokenize(self, path: str) -> Iterator[Token]:
+        for token in super().tokenize(path):
+            if token.kind == TOKEN_DESCENDANT_NAME:
+                token = Token(TOKEN_NAME, token.value, token.index, token.path)
+            yield token
 
 
 class JaywayFilter(Filter):
@@ -106,7 +115,8 @@ PathFunction = Callable[[object, list[object]], object]
 class PathFunctionSegment(JSONPathSegment):
     """A Jayway function at the tail of a path (`@.roles.length()`), applied to each value the path reaches.
 
-    Path arguments are read from the document the path runs on, as Jayway binds them.
+    Path arguments are read from the document the path runs on: the input, or the current item in a
+    predicate (see docs/filters.md).
     """
 
     __slots__ = ("name", "function", "arguments")

@@ -206,6 +206,7 @@ def test_descendant_path_then_function_gets_every_match() -> None:
     assert find("$..tags.length()", data) == [3]
     assert find("$..price.sum()", data) == [3.0]
     assert find("$..absent.length()", data) == [0]
+    assert find("$..missing.length()", data) == [0]
     assert find("$..absent.sum()", data) == []
     assert find("$..price.sum(100)", data) == [3.0], "Jayway's rewrite drops the arguments"
 
@@ -432,6 +433,12 @@ def test_function_results_in_filters() -> None:
     assert find("$.items[?(@.keys() anyof ['scores'])].tags", data) == [["a"], []]
 
 
+def test_function_path_arguments_in_a_predicate_read_the_current_item() -> None:
+    data = {"people": [{"first": "Ada", "last": "Lovelace"}, {"first": "Alan", "last": "Turing"}]}
+    assert find("$.people[?(@.first.concat(' ', @.last) == 'Alan Turing')].last", data) == []
+    assert find("$.people[?(@.concat(@.first, ' ', @.last) == 'Alan Turing')].last", data) == ["Turing"]
+
+
 def test_regex_flags_of_jayway() -> None:
     data = {"text": "Line one\nline TWO"}
     assert filter_matches("$[?(@.text =~ /line.*two/is)]", data)
@@ -441,11 +448,14 @@ def test_regex_flags_of_jayway() -> None:
 
 
 def test_operator_words_stay_property_names() -> None:
-    data = {"size": "M", "empty": True, "in": 1, "nested": {"size": 2}}
+    data = {"size": "M", "empty": True, "in": 1, "nested": {"size": 2, "missing": 3, "true": 4}}
     assert filter_matches("$[?(@.size == 'M')]", data)
     assert filter_matches("$[?(@.empty == true)]", data)
     assert filter_matches("$[?(@['in'] == 1)]", data)
     assert find("$..size", data) == ["M", 2]
+    assert find("$..in", data) == [1]
+    assert find("$..missing", data) == [3]
+    assert find("$..true", data) == [4]
     assert find("$.size", data) == ["M"]
 
 
