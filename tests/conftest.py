@@ -119,6 +119,21 @@ def make_settings(tmp_path: Path, temporal_address: str) -> Callable[..., Settin
     return make
 
 
+def module_settings(
+    tmp_path_factory: pytest.TempPathFactory, temporal_address: str, name: str, **overrides: Any
+) -> Settings:
+    """Settings for an API shared by a whole module: its own SQLite store and task queue."""
+    data_dir = tmp_path_factory.mktemp(name)
+    return Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'store.db'}",
+        temporal_address=temporal_address,
+        task_queue=f"{name}-{uuid.uuid4().hex[:8]}",
+        destination_allowlist=["127.0.0.0/8"],
+        **overrides,
+    )
+
+
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], sqlite_url: str) -> Settings:
     return make_settings(database_url=sqlite_url)

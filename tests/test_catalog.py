@@ -22,6 +22,7 @@ from event_triggers.catalog import (
 from event_triggers.catalog.build import (
     CATALOG_DIR,
     DEPRECATED_PREFIX,
+    OVERRIDES_FILE,
     SOURCES_FILE,
     AvroConverter,
     Override,
@@ -31,6 +32,7 @@ from event_triggers.catalog.build import (
     load_yaml,
     render,
     resolve_schema,
+    trigger_schema,
 )
 from event_triggers.errors import InvalidField
 
@@ -528,3 +530,83 @@ def test_an_override_whose_path_is_gone_fails_the_build(tmp_path: Path) -> None:
         apply_override(schema, override, tmp_path)
     apply_override(schema, dataclasses.replace(override, paths=("/properties/kind/enum",)), tmp_path)
     assert schema["properties"]["kind"]["enum"] == ["S"]
+
+
+def _named_definitions(avro: Any, found: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(avro, list):
+        for item in avro:
+            _named_definitions(item, found)
+    elif isinstance(avro, dict):
+        if avro.get("type") in ("record", "enum") and "name" in avro:
+            found[avro["name"]] = avro
+        for value in avro.values():
+            _named_definitions(value, found)
+    return found
+
+
+def assert_faithful(node: dict[str, Any], avro: Any, named: dict[str, Any], where: str) -> None:
+    """The Avro type says what the OpenAPI node says: fields, required, nullable, enums, arrays, scalars."""
+    types = [
+        named.get(t, t) if isinstance(t, str) else t for t in (avro if isinstance(avro, list) else [avro])
+    ]
+    if node.get("nullable"):
+        assert "null" in types, f"{where}: nullable but {avro}"
+    for branch in node.get("oneOf") or node.get("anyOf") or []:
+        assert_faithful(branch, avro, named, where)
+    if node.get("oneOf") or node.get("anyOf"):
+        return
+    kinds = {t["type"] if isinstance(t, dict) else t: t for t in types}
+    if node.get("properties"):
+        record = kinds["record"]
+        assert [f["name"] for f in record["fields"]] == list(node["properties"]), where
+        for field in record["fields"]:
+            optional = field["name"] not in node.get("required", [])
+            assert ("default" in field) is optional, f"{where}.{field['name']}: optional={optional}"
+            assert_faithful(
+                node["properties"][field["name"]], field["type"], named, f"{where}.{field['name']}"
+            )
+    elif "enum" in node:
+        symbols = [symbol for symbol in node["enum"] if symbol is not None]
+        assert kinds.get("enum", {}).get("symbols") == symbols or "string" in kinds, f"{where}: {avro}"
+    elif node.get("type") == "array":
+        if node.get("items"):
+            assert_faithful(node["items"], kinds["array"]["items"], named, f"{where}[]")
+    elif node.get("type") == "object":
+        assert "map" in kinds, f"{where}: {avro}"
+    elif node.get("type") == "string" and node.get("format") == "date-time":
+        assert {"type": "string", "logicalType": "date-time"} in types, f"{where}: {avro}"
+    elif node.get("type") in AVRO_SCALAR:
+        expected = "int" if node.get("format") == "int32" else AVRO_SCALAR[node["type"]]
+        assert expected in kinds, f"{where}: {avro}"
+
+
+AVRO_SCALAR = {"string": "string", "integer": "long", "number": "double", "boolean": "boolean"}
+
+
+@pytest.mark.parametrize("entry", load_yaml(SOURCES_FILE), ids=lambda entry: entry["id"])
+def test_schemas_are_converted_faithfully(catalog: Catalog, entry: dict[str, Any]) -> None:
+    """Walk each trigger's resolved YAML (overrides applied) beside its Avro schema, property by property."""
+    trigger = catalog.require(entry["id"])
+    overrides = load_overrides()
+    for kind, avro in (("input", trigger.input_schema), ("output", trigger.output_schema)):
+        if kind not in entry:
+            assert avro is None
+            continue
+        schema, _ = trigger_schema(entry, kind, overrides)
+        assert_faithful(schema, avro, _named_definitions(avro, {}), kind)
+
+
+def test_an_override_that_applies_to_nothing_fails_the_build(tmp_path: Path) -> None:
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text(
+        OVERRIDES_FILE.read_text()
+        + "- {key: stray, triggers: ['idn:identity-created'], schema: output, paths: [/nullable],"
+        " value: false, why: identity-created has no output}\n"
+    )
+    with pytest.raises(
+        CatalogError, match="overrides that apply to no trigger schema: stray on idn:identity-created"
+    ):
+        build_documents(SOURCES_FILE, overrides)
+    overrides.write_text("- {key: typo, triggers: [], schema: inptu, paths: [], value: 1, why: x}\n")
+    with pytest.raises(CatalogError, match="override typo: schema must be input or output"):
+        build_documents(SOURCES_FILE, overrides)

@@ -6,7 +6,6 @@ invocation per trigger. REQUEST_RESPONSE subscribers answer SYNC with the trigge
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,8 +13,7 @@ import httpx
 import pytest
 
 from event_triggers.catalog import TriggerType, load_catalog
-from event_triggers.config import Settings
-from tests.conftest import RunningApi
+from tests.conftest import RunningApi, module_settings
 from tests.invocation_fixtures import create_subscription, finished, start
 from tests.subscriber import Reply, Subscriber
 
@@ -30,14 +28,7 @@ TRIGGER_TYPE_ON_THE_WIRE = {
 async def walk_api(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    data_dir = tmp_path_factory.mktemp("catalog-walk")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'store.db'}",
-        temporal_address=temporal_address,
-        task_queue=f"test-{uuid.uuid4().hex[:8]}",
-        destination_allowlist=["127.0.0.0/8"],
-    )
+    settings = module_settings(tmp_path_factory, temporal_address, "catalog-walk")
     async with RunningApi(settings) as running, await running.client() as client:
         yield client
 

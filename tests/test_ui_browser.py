@@ -4,7 +4,6 @@ and a real subscriber on loopback. One browser and one API for the module; a fre
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -13,10 +12,9 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, expect
 
 from event_triggers.clients import NewClient, create_client
-from event_triggers.config import Settings
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SCOPES, SUBSCRIPTIONS_READ
 from tests.browser import chromium, chromium_path
-from tests.conftest import RunningApi
+from tests.conftest import RunningApi, module_settings
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -46,14 +44,8 @@ async def browser() -> AsyncIterator[Browser]:
 async def ui_api(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str
 ) -> AsyncIterator[RunningApi]:
-    data_dir = tmp_path_factory.mktemp("ui")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'store.db'}",
-        temporal_address=temporal_address,
-        task_queue=f"ui-{uuid.uuid4().hex[:8]}",
-        destination_allowlist=["127.0.0.0/8"],
-        temporal_ui_url="http://127.0.0.1:8233",
+    settings = module_settings(
+        tmp_path_factory, temporal_address, "ui", temporal_ui_url="http://127.0.0.1:8233"
     )
     async with RunningApi(settings) as running:
         yield running

@@ -108,17 +108,21 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def load_overrides(path: Path = OVERRIDES_FILE) -> list[Override]:
-    return [
-        Override(
-            key=entry["key"],
-            triggers=tuple(entry["triggers"]),
-            schema=entry["schema"],
-            paths=tuple(entry["paths"]),
-            value=entry["value"],
-            why=entry["why"],
+    overrides = []
+    for entry in load_yaml(path):
+        if entry["schema"] not in ("input", "output"):
+            raise CatalogError(f"override {entry['key']}: schema must be input or output")
+        overrides.append(
+            Override(
+                key=entry["key"],
+                triggers=tuple(entry["triggers"]),
+                schema=entry["schema"],
+                paths=tuple(entry["paths"]),
+                value=entry["value"],
+                why=entry["why"],
+            )
         )
-        for entry in load_yaml(path)
-    ]
+    return overrides
 
 
 def apply_override(schema: dict[str, Any], override: Override, base: Path) -> None:
@@ -325,43 +329,49 @@ def build_documents(
 ) -> dict[str, dict[str, Any]]:
     """Every built-in trigger file, by file name, as the catalog build writes it."""
     overrides = load_overrides(overrides_file)
-    unknown = {t for override in overrides for t in override.triggers} - {
-        entry["id"] for entry in load_yaml(sources_file)
-    }
-    if unknown:
-        raise CatalogError(f"overrides name unknown trigger(s): {', '.join(sorted(unknown))}")
     documents = {}
+    applied: set[tuple[str, str]] = set()
     for entry in load_yaml(sources_file):
-        document = _build_document(entry, sources_file.parent, overrides)
-        try:
-            TriggerDefinition.from_document(document)
-        except CatalogError as error:
-            raise CatalogError(f"{entry['id']}: {error}") from error
+        document = _build_document(entry, sources_file.parent, overrides, applied)
+        TriggerDefinition.from_document(document)  # the loader's checks: valid Avro, examples validate
         documents[trigger_file_name(entry["id"])] = document
+    unapplied = {(o.key, t) for o in overrides for t in o.triggers} - applied
+    if unapplied:
+        listed = ", ".join(f"{key} on {trigger}" for key, trigger in sorted(unapplied))
+        raise CatalogError(f"overrides that apply to no trigger schema: {listed}")
     return documents
 
 
-def _build_document(entry: dict[str, Any], base: Path, overrides: list[Override]) -> dict[str, Any]:
+def trigger_schema(
+    entry: Mapping[str, Any], kind: str, overrides: list[Override], base: Path = CATALOG_DIR
+) -> tuple[dict[str, Any], list[Override]]:
+    """A trigger's ``input`` or ``output`` schema, resolved, with its overrides applied (also returned)."""
+    schema_path = base / entry[kind]["schema"]
+    schema = resolve_schema(schema_path)
+    applied = [o for o in overrides if entry["id"] in o.triggers and o.schema == kind]
+    for override in applied:
+        apply_override(schema, override, schema_path.parent)
+    return schema, applied
+
+
+def _build_document(
+    entry: dict[str, Any], base: Path, overrides: list[Override], applied: set[tuple[str, str]]
+) -> dict[str, Any]:
     trigger_id = entry["id"]
     namespace = "event_triggers." + trigger_id.split(":", 1)[0]
-    schemas: dict[str, dict[str, Any] | None] = {}
-    examples: dict[str, Any] = {}
+    schemas: dict[str, dict[str, Any] | None] = {"input": None, "output": None}
+    examples: dict[str, Any] = {"input": None, "output": None}
     for kind in ("input", "output"):
         if kind not in entry:
-            schemas[kind] = examples[kind] = None
             continue
-        schema_path = base / entry[kind]["schema"]
-        schema = resolve_schema(schema_path)
-        for override in overrides:
-            if trigger_id in override.triggers and override.schema == kind:
-                apply_override(schema, override, schema_path.parent)
+        schema, used = trigger_schema(entry, kind, overrides, base)
+        applied.update((override.key, trigger_id) for override in used)
         name = _pascal(trigger_id.split(":", 1)[1]) + kind.capitalize()
         schemas[kind] = AvroConverter(namespace).convert_root(schema, name)
         example_file = entry[kind].get("example")
-        example = (
+        examples[kind] = (
             json.loads((base / example_file).read_text()) if example_file else example_from_schema(schema)
         )
-        examples[kind] = example
     description = " ".join(entry["description"].split())
     if entry.get("deprecated"):
         description = DEPRECATED_PREFIX + description
