@@ -25,10 +25,12 @@ from temporalio.worker import Worker
 from bench.baseline import BareDelivery, BarePost
 from bench.common import add_http_subscription, bench_settings, scratch_dir, temporal_dev_server
 from event_triggers.catalog import load_catalog
+from event_triggers.config import get_settings
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
 from event_triggers.store import Store
+from event_triggers.temporal import connect
 from tests.subscriber import Subscriber
 from worker import SHUTDOWN_MARGIN, delivery_http_client, delivery_worker
 
@@ -53,6 +55,7 @@ async def product(environment: WorkflowEnvironment, count: int, *, local: bool, 
     store = await Store.open(settings)
     catalog = load_catalog()
     payload = catalog.require(TRIGGER_ID).example_input
+    client = await connect(settings)  # as the API's: the SDK metrics runtime when metrics are on
     try:
         async with Subscriber() as subscriber:
             path = subscriber.new_path()
@@ -61,11 +64,11 @@ async def product(environment: WorkflowEnvironment, count: int, *, local: bool, 
                 settings=settings,
                 store=store,
                 catalog=catalog,
-                client=environment.client,
+                client=client,
                 server_key=load_server_key(settings),
             )
             async with (
-                delivery_worker(environment.client, settings, store=store, catalog=catalog) as worker,
+                delivery_worker(client, settings, store=store, catalog=catalog) as worker,
                 worker,
             ):
                 began = time.perf_counter()
@@ -120,6 +123,7 @@ async def measure(run: Callable[[WorkflowEnvironment], Awaitable[float]]) -> flo
 
 
 async def main(count: int, variants: bool) -> None:
+    print(f"metrics {'on' if get_settings().metrics_enabled else 'off'} (EVENT_TRIGGERS_METRICS_ENABLED)")
     bare = await measure(lambda environment: baseline(environment, count))
     print(f"baseline (workflow + regular activity):        {bare:7.1f} deliveries/s")
     runs = [(True, True, "local activity + eager start")]
