@@ -22,10 +22,12 @@ from activities.http_delivery import HttpDelivery
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
 from event_triggers.keys import load_server_key
+from event_triggers.logs import LogIdsInterceptor, configure_logging
 from event_triggers.metrics import MetricsInterceptor, serve_metrics
 from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
 from event_triggers.store import Store
 from event_triggers.temporal import connect
+from event_triggers.tracing import configure_tracing, delivery_event_hooks
 from workflows.invocation import InvocationWorkflow
 
 logger = logging.getLogger(__name__)
@@ -34,11 +36,11 @@ SHUTDOWN_MARGIN = timedelta(seconds=5)
 
 
 def delivery_http_client(settings: Settings) -> httpx.AsyncClient:
-    """The one HTTP client of a worker: pooled connections, never follows redirects, and connects only
-    to addresses the SSRF guard checked (private ranges refused unless allowlisted)."""
+    """The one HTTP client of a worker: pooled connections, never follows redirects, connects only to
+    addresses the SSRF guard checked (private ranges refused unless allowlisted), adds ``traceparent``."""
     pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=500, max_keepalive_connections=200))
     guarded = GuardedTransport(DestinationPolicy(settings.delivery_allowlist), pool)
-    return httpx.AsyncClient(follow_redirects=False, transport=guarded)
+    return httpx.AsyncClient(follow_redirects=False, transport=guarded, event_hooks=delivery_event_hooks())
 
 
 def build_worker(
@@ -51,7 +53,7 @@ def build_worker(
         workflows=[InvocationWorkflow],
         activities=[delivery.deliver_http, eventbridge.put_eventbridge_event],
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
-        interceptors=[MetricsInterceptor()] if settings.metrics_enabled else [],
+        interceptors=[LogIdsInterceptor(), *([MetricsInterceptor()] if settings.metrics_enabled else [])],
     )
 
 
@@ -71,7 +73,8 @@ async def delivery_worker(
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then stop polling and let in-flight deliveries finish."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    configure_tracing("event-triggers-worker")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):

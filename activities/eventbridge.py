@@ -29,6 +29,7 @@ from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 from event_triggers.models import EventBridgeConfig
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.store import Store
+from event_triggers.tracing import trace_put_events
 
 RETRYABLE_ERROR_CODES = frozenset(
     {
@@ -118,6 +119,7 @@ class EventBridgeDelivery:
             )
             expires = credentials["Expiration"]
         client = session.client("events", region_name=region, config=self._client_config)
+        trace_put_events(client)
         return CachedClient(client=client, expires=expires)
 
     def _put_entry(self, config: EventBridgeConfig, entry: dict[str, str]) -> dict[str, Any]:

@@ -22,9 +22,11 @@ from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings, get_settings
 from event_triggers.errors import Unavailable
 from event_triggers.keys import load_server_key, token_signing_key
+from event_triggers.logs import LogIdsMiddleware, configure_logging
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection
+from event_triggers.tracing import configure_tracing, instrument_app
 from worker import delivery_worker
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(require_body_media_type)],
     )
     install_error_handlers(app)
+    instrument_app(app)
+    if app_settings.log_format == "json":
+        app.add_middleware(LogIdsMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=app_settings.codec_cors_origins,
@@ -109,5 +114,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    """Serve with this process's log format and tracing (uvicorn's own lines go through the same handler)."""
+    configure_logging(settings)
+    configure_tracing("event-triggers-api")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )

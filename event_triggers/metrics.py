@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -214,19 +214,16 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@functools.cache
-def temporal_runtime() -> Runtime:
-    """This process's Temporal runtime, exporting the SDK's metrics into the registry (created once)."""
+def sdk_prometheus_exporter() -> PrometheusConfig:
+    """The Temporal runtime's Prometheus exporter on a loopback port, collected into the registry.
+
+    Call once per process (a runtime is created once).
+    """
     address = f"127.0.0.1:{free_loopback_port()}"
-    runtime = Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=address, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
-            )
-        )
-    )
     REGISTRY.register(TemporalSdkMetrics(f"http://{address}/metrics"))
-    return runtime
+    return PrometheusConfig(
+        bind_address=address, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
+    )
 
 
 @contextlib.contextmanager

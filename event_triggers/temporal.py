@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import shutil
 import sysconfig
 from datetime import timedelta
@@ -13,12 +15,14 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from event_triggers.config import Settings
 from event_triggers.errors import Unavailable
-from event_triggers.metrics import temporal_runtime
+from event_triggers.metrics import sdk_prometheus_exporter
 from event_triggers.security.payload_codec import EncryptionCodec, make_data_converter
 from event_triggers.security.secret_box import parse_keys
+from event_triggers.tracing import temporal_interceptors
 
 TRIGGER_ID = SearchAttributeKey.for_keyword("TriggerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("SubscriptionId")
@@ -56,14 +60,30 @@ def payload_codec(settings: Settings) -> EncryptionCodec | None:
     return EncryptionCodec(keys, current)
 
 
+@functools.cache
+def temporal_runtime(*, metrics: bool) -> Runtime:
+    """This process's Temporal runtime (one per flag): the SDK core's logs go through Python logging, so they
+    share the process's log format; with ``metrics``, the SDK's metrics join the Prometheus registry."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            ),
+            metrics=sdk_prometheus_exporter() if metrics else None,
+        )
+    )
+
+
 async def connect(settings: Settings) -> Client:
     """A client with the one data converter every process uses (pydantic, plus the codec if configured),
-    on the runtime that exports the SDK's metrics when metrics are enabled."""
+    on the runtime that exports the SDK's metrics when metrics are enabled, traced when tracing is on."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=make_data_converter(payload_codec(settings)),
-        runtime=temporal_runtime() if settings.metrics_enabled else None,
+        runtime=temporal_runtime(metrics=settings.metrics_enabled),
+        interceptors=temporal_interceptors(),
     )
 
 
