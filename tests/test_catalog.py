@@ -1,4 +1,4 @@
-"""The trigger catalog: seed definitions, payload validation errors, and loading of extra directories."""
+"""The trigger catalog: its build from SailPoint's YAML, payload validation, loading extra directories."""
 
 from __future__ import annotations
 
