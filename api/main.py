@@ -23,6 +23,7 @@ from event_triggers.config import Settings, get_settings
 from event_triggers.errors import Unavailable
 from event_triggers.keys import load_server_key, token_signing_key
 from event_triggers.logs import LogIdsMiddleware, configure_logging
+from event_triggers.migrations import wait_for_database
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
 from event_triggers.temporal import TemporalConnection
@@ -114,8 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def serve(settings: Settings) -> None:
-    """Serve with this process's log format and tracing (uvicorn's own lines go through the same handler)."""
+    """Serve once the store's schema is current, with this process's log format and tracing (uvicorn's own
+    lines go through the same handler). A bad trigger definition fails at once, before the wait for the store;
+    a schema ``event-triggers setup`` did not bring up to date in time raises ``SchemaNotReady`` naming it."""
     configure_logging(settings)
+    load_catalog(extra_dirs=settings.catalog_dirs)
+    asyncio.run(wait_for_database(settings.effective_database_url, within=settings.schema_wait))
     configure_tracing("event-triggers-api")
     uvicorn.run(
         create_app(settings),

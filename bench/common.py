@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from event_triggers.config import Settings
+from event_triggers.migrations import upgrade_schema
 from event_triggers.models import SubscriptionFields
 from event_triggers.security.webhook_signing import generate_signing_secret
 from event_triggers.store import Store
@@ -43,6 +44,13 @@ def bench_settings(environment: WorkflowEnvironment, data_dir: Path, **overrides
     }
     values.update(overrides)
     return Settings(**values)
+
+
+async def open_store(settings: Settings) -> Store:
+    """The store, migrated first as ``event-triggers setup`` does."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade_schema(settings.effective_database_url)
+    return await Store.open(settings)
 
 
 def scratch_dir() -> Path:

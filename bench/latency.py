@@ -26,12 +26,18 @@ from typing import Any
 
 import httpx
 
-from bench.common import bench_settings, describe_ms, percentile, scratch_dir, temporal_dev_server
+from bench.common import (
+    bench_settings,
+    describe_ms,
+    open_store,
+    percentile,
+    scratch_dir,
+    temporal_dev_server,
+)
 from event_triggers.catalog import load_catalog
 from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
-from event_triggers.store import Store
 from tests.conftest import free_port, wait_until
 from tests.subscriber import Reply, Subscriber
 
@@ -98,7 +104,7 @@ async def callback_to_visible(
 @asynccontextmanager
 async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """``event-triggers api`` in its own process, and a client holding a token with every scope."""
-    store = await Store.open(settings)
+    store = await open_store(settings)
     try:
         credentials = await create_client(store=store, name="bench", scopes=sorted(SCOPES))
     finally:

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.baseline import BareDelivery, BarePost
-from bench.common import add_http_subscription, bench_settings, scratch_dir, temporal_dev_server
+from bench.common import add_http_subscription, bench_settings, open_store, scratch_dir, temporal_dev_server
 from event_triggers.catalog import load_catalog
 from event_triggers.config import get_settings
 from event_triggers.invocations.context import InvocationContext
@@ -52,7 +52,7 @@ async def run_bounded(count: int, make: Callable[[], Awaitable[Any]], *, concurr
 
 async def product(environment: WorkflowEnvironment, count: int, *, local: bool, eager: bool) -> float:
     settings = bench_settings(environment, scratch_dir(), local_delivery=local, embedded_worker=eager)
-    store = await Store.open(settings)
+    store = await open_store(settings)
     catalog = load_catalog()
     payload = catalog.require(TRIGGER_ID).example_input
     client = await connect(settings)  # as the API's: the SDK metrics runtime when metrics are on

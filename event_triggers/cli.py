@@ -28,13 +28,21 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_setup(args: argparse.Namespace) -> int:
+    """Migrate the store first (API and workers wait for it), then register the search attributes."""
+    from event_triggers.migrations import upgrade_schema
     from event_triggers.temporal import connect, register_search_attributes
 
-    async def setup(settings: Settings) -> list[str]:
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before, after = asyncio.run(upgrade_schema(settings.effective_database_url))
+    moved = f"{before or 'empty'} -> {after}" if before != after else f"{after} (already current)"
+    print(f"store schema: {moved}", flush=True)
+
+    async def register(settings: Settings) -> list[str]:
         client = await connect(settings)
         return await register_search_attributes(client, settings.temporal_namespace)
 
-    added = asyncio.run(setup(get_settings()))
+    added = asyncio.run(register(settings))
     print(f"search attributes added: {', '.join(added) or 'none (already registered)'}")
     return 0
 
@@ -110,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_run_worker
     )
     commands.add_parser(
-        "setup", help="register the search attributes on an existing Temporal cluster (idempotent)"
+        "setup",
+        help="create or migrate the store's schema, then register the search attributes on Temporal "
+        "(idempotent; run it before starting or upgrading the API and workers)",
     ).set_defaults(handler=_run_setup)
 
     clients = commands.add_parser("clients", help="manage API clients (OAuth2 client credentials)")
@@ -127,8 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from event_triggers.migrations import SchemaNotReady
+
     args = build_parser().parse_args(argv)
-    sys.exit(args.handler(args))
+    try:
+        sys.exit(args.handler(args))
+    except SchemaNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".event-triggers")
     database_url: str | None = None
     """SQLAlchemy async URL; default: a SQLite file in ``data_dir``."""
+    schema_wait: timedelta = timedelta(seconds=30)
+    """How long the API and workers wait at start for ``event-triggers setup`` to migrate the store."""
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"

@@ -31,6 +31,7 @@ from temporalio.client import Client
 
 from event_triggers.clients import DEV_CLIENT_FILE, ensure_dev_client
 from event_triggers.config import Settings
+from event_triggers.migrations import upgrade_schema
 from event_triggers.store import Store
 from event_triggers.temporal import dev_server_search_attribute_args, temporal_cli_path
 
@@ -212,8 +213,11 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return ready
 
 
-async def _dev_client(data_dir: Path) -> dict[str, object]:
-    store = await Store.open(Settings(data_dir=data_dir))
+async def _prepare_store(data_dir: Path) -> dict[str, object]:
+    """Migrate the store as ``event-triggers setup`` does (before any process opens it); the dev client."""
+    settings = Settings(data_dir=data_dir)
+    await upgrade_schema(settings.effective_database_url)
+    store = await Store.open(settings)
     try:
         client, _ = await ensure_dev_client(store=store, data_dir=data_dir)
         return client
@@ -232,7 +236,7 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
     supervisor.start("temporal", temporal_dev_server_argv(options), env=env)
     supervisor.wait_until(_temporal_ready(temporal_address), what=f"Temporal at {temporal_address}")
     supervisor.wait_until(_http_ok(ui_url), what=f"Temporal Web UI at {ui_url}")
-    dev_client = asyncio.run(_dev_client(data_dir))
+    dev_client = asyncio.run(_prepare_store(data_dir))
     supervisor.start("worker", [*_CLI, "worker"], env=env)
     supervisor.start("api", [*_CLI, "api"], env=env)
     supervisor.wait_until(_http_ok(f"{api_url}/ready"), what=f"API at {api_url}")

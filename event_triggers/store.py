@@ -2,6 +2,8 @@
 
 Credentials (passwords, bearer tokens, signing secrets) live in their own column, sealed by a
 ``SecretSealer`` so they can be encrypted at rest, and are never part of the stored document.
+Every change of a subscription bumps its ``revision``, which invocations carry to name the configuration
+they use. The schema is Alembic's (``event_triggers.migrations``): this module never creates tables.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, DateTime, String, Text, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
 
 from event_triggers.config import Settings
 from event_triggers.keys import secret_box
+from event_triggers.migrations import wait_for_schema
 from event_triggers.models import SubscriptionFields
 
 
@@ -44,6 +47,7 @@ class SubscriptionRow(Base):
     credentials: Mapped[str | None] = mapped_column(Text, nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class ApiClientRow(Base):
@@ -71,6 +75,7 @@ class Subscription(SubscriptionFields):
     id: str
     created: datetime
     modified: datetime
+    revision: int = 1
     signingSecrets: list[SigningSecret] = []
 
     def active_signing_secrets(self, now: datetime) -> list[str]:
@@ -106,6 +111,13 @@ def _merge_secrets(document: dict[str, Any], secrets: dict[str, str]) -> None:
             holder[leaf] = value
 
 
+async def _bump_revision(session: AsyncSession, row: SubscriptionRow) -> None:
+    """``revision + 1`` computed by the database, so concurrent edits never share a revision."""
+    row.revision = SubscriptionRow.revision + 1  # type: ignore[assignment]
+    await session.flush()
+    await session.refresh(row, ["revision"])
+
+
 class Store:
     """Async data access; one instance per process, sharing one engine."""
 
@@ -118,18 +130,19 @@ class Store:
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:
-        """The store every process uses: database from settings, credentials sealed, schema created."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(
-            create_async_engine(settings.effective_database_url, pool_pre_ping=True),
-            sealer=secret_box(settings),
-        )
-        await store.create_schema()
-        return store
+        """The store every process uses: database from settings, credentials sealed, schema current.
 
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        Waits up to ``settings.schema_wait`` for ``event-triggers setup`` to migrate the schema, then
+        raises ``SchemaNotReady`` naming it.
+        """
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(settings.effective_database_url, pool_pre_ping=True)
+        try:
+            await wait_for_schema(engine, within=settings.schema_wait)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, sealer=secret_box(settings))
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -155,7 +168,12 @@ class Store:
         signing = credentials.pop(_SIGNING, [])
         _merge_secrets(document, credentials)
         return Subscription(
-            id=row.id, created=row.created, modified=row.modified, signingSecrets=signing, **document
+            id=row.id,
+            created=row.created,
+            modified=row.modified,
+            revision=row.revision,
+            signingSecrets=signing,
+            **document,
         )
 
     async def add_subscription(
@@ -163,7 +181,7 @@ class Store:
     ) -> Subscription:
         now = datetime.now(UTC)
         values = self._to_row_values(fields, [SigningSecret(secret=signing_secret)])
-        row = SubscriptionRow(id=subscription_id, created=now, modified=now, **values)
+        row = SubscriptionRow(id=subscription_id, created=now, modified=now, revision=1, **values)
         async with self._sessions.begin() as session:
             session.add(row)
         self.generation += 1
@@ -172,13 +190,14 @@ class Store:
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
         """Replace what clients set; the signing secrets stay as they are."""
         async with self._sessions.begin() as session:
-            row = await session.get(SubscriptionRow, subscription_id)
+            row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
                 raise KeyError(subscription_id)
             signing = self._from_row(row).signingSecrets
             for key, value in self._to_row_values(fields, signing).items():
                 setattr(row, key, value)
             row.modified = datetime.now(UTC)
+            await _bump_revision(session, row)
         self.generation += 1
         return self._from_row(row)
 
@@ -201,6 +220,7 @@ class Store:
             values = self._to_row_values(fields, [SigningSecret(secret=new_secret), *kept])
             row.credentials = values["credentials"]
             row.modified = now
+            await _bump_revision(session, row)
         self.generation += 1
         return self._from_row(row)
 

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from api.main import create_app
 from api.state import AppState
 from event_triggers.clients import create_client
 from event_triggers.config import Settings
+from event_triggers.migrations import upgrade_schema
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.subscriber import Subscriber
@@ -79,12 +81,9 @@ async def subscriber() -> AsyncIterator[Subscriber]:
         yield running
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own for each test: a SQLite file, or a PostgreSQL database created and dropped."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-        return
+@asynccontextmanager
+async def postgresql_database() -> AsyncIterator[str]:
+    """A PostgreSQL database of its own (empty), dropped on exit."""
     name = f"event_triggers_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
     try:
@@ -95,9 +94,29 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await admin.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own for each test, without schema: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+        return
+    async with postgresql_database() as url:
+        yield url
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+async def database_url(empty_database_url: str) -> str:
+    """``empty_database_url`` migrated as ``event-triggers setup`` does before processes start."""
+    await upgrade_schema(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite store of the test's own."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await upgrade_schema(url)
+    return url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import httpx
 from api.main import create_app
 from event_triggers.catalog import BUILT_IN_TRIGGERS_DIR
 from event_triggers.config import Settings
-from tests.conftest import POSTGRES_ADMIN_DSN, RunningApi, free_port
+from event_triggers.migrations import upgrade_schema
+from tests.conftest import POSTGRES_ADMIN_DSN, RunningApi, free_port, postgresql_database
 from tests.test_catalog import CATALOG_TRIGGERS
 
 
@@ -90,21 +90,21 @@ async def test_ready_503_when_temporal_is_down_while_alive(settings: Settings) -
 
 
 async def test_ready_503_when_the_store_is_down(make_settings: Callable[..., Settings]) -> None:
-    name = f"event_triggers_health_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        settings = make_settings(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
-        async with RunningApi(settings) as running, httpx.AsyncClient(base_url=running.base_url) as client:
-            assert (await client.get("/ready")).status_code == 200
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            response = await client.get("/ready")
-            alive = await client.get("/health")
-        assert response.status_code == 503
-        assert alive.status_code == 200
-        assert set(response.json()["problems"]) == {"store"}
+        async with postgresql_database() as url:
+            await upgrade_schema(url)
+            settings = make_settings(database_url=url)
+            running = RunningApi(settings)
+            async with running, httpx.AsyncClient(base_url=running.base_url) as client:
+                assert (await client.get("/ready")).status_code == 200
+                await admin.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+                response = await client.get("/ready")
+                alive = await client.get("/health")
+            assert response.status_code == 503
+            assert alive.status_code == 200
+            assert set(response.json()["problems"]) == {"store"}
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
@@ -115,7 +115,7 @@ def test_openapi_lists_the_spec_paths() -> None:
 
 
 async def test_extra_catalog_dir_adds_a_trigger(
-    make_settings: Callable[..., Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], sqlite_url: str, tmp_path: Path
 ) -> None:
     """Operators add triggers as data: one JSON file in a directory named by a setting."""
     definition = json.loads((BUILT_IN_TRIGGERS_DIR / "identity-created.json").read_text())
@@ -123,9 +123,7 @@ async def test_extra_catalog_dir_adds_a_trigger(
     extra = tmp_path / "acme-triggers"
     extra.mkdir()
     (extra / "badge-issued.json").write_text(json.dumps(definition))
-    settings = make_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'extra.db'}", catalog_dirs=[extra]
-    )
+    settings = make_settings(database_url=sqlite_url, catalog_dirs=[extra])
     async with RunningApi(settings) as running, await running.client() as client:
         listed = await client.get("/triggers/v1", params={"filters": 'id eq "acme:badge-issued"'})
         assert [trigger["name"] for trigger in listed.json()] == ["Badge Issued"]
