@@ -15,6 +15,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
+from event_triggers.migrations import head_revision
 from event_triggers.temporal import SEARCH_ATTRIBUTES
 from tests.conftest import free_port, wait_until
 
@@ -29,8 +30,8 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-async def test_setup_registers_search_attributes_idempotently(
-    temporal_client: Client, temporal_address: str
+async def test_setup_migrates_the_store_and_registers_search_attributes_idempotently(
+    temporal_client: Client, temporal_address: str, tmp_path: Path
 ) -> None:
     namespace = f"setup-{uuid.uuid4().hex[:8]}"
     await temporal_client.workflow_service.register_namespace(
@@ -42,18 +43,24 @@ async def test_setup_registers_search_attributes_idempotently(
     env = {
         "EVENT_TRIGGERS_TEMPORAL_ADDRESS": temporal_address,
         "EVENT_TRIGGERS_TEMPORAL_NAMESPACE": namespace,
+        "EVENT_TRIGGERS_DATA_DIR": str(tmp_path),
     }
+    outputs: list[str] = []
 
     async def namespace_ready() -> bool:
-        return run_cli("setup", env=env).returncode == 0
+        result = run_cli("setup", env=env)
+        outputs.append(result.stdout)
+        return result.returncode == 0
 
-    await wait_until(namespace_ready, timeout=30, interval=0.5)
+    await wait_until(namespace_ready, timeout=60, interval=0.5)
+    assert f"store schema: empty -> {head_revision()}" in outputs[0]
     listed = await temporal_client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
     )
     assert {key.name for key in SEARCH_ATTRIBUTES} <= set(listed.custom_attributes)
     again = run_cli("setup", env=env)
     assert again.returncode == 0 and "none (already registered)" in again.stdout
+    assert f"store schema: {head_revision()} (already current)" in again.stdout
 
 
 def test_api_refuses_to_start_with_a_bad_trigger_definition(tmp_path: Path) -> None:
