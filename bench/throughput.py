@@ -29,7 +29,6 @@ from event_triggers.config import get_settings
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
-from event_triggers.store import Store
 from event_triggers.temporal import connect
 from tests.subscriber import Subscriber
 from worker import SHUTDOWN_MARGIN, delivery_http_client, delivery_worker
