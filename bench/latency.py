@@ -136,7 +136,7 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
                 except httpx.TransportError:
                     return False
 
-            await wait_until(healthy, timeout=30)
+            await wait_until(healthy, timeout=120)  # a loaded machine imports slowly
             token = await api.post(
                 "/oauth/token",
                 data={

@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from event_triggers.clients import NewClient
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 
@@ -33,3 +35,12 @@ async def chromium(executable: str) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def log_in(page: Page, client: NewClient) -> None:
+    """Through the login form, as a person would."""
+    await page.goto("/ui/login")
+    await page.get_by_label("Client id").fill(client.client_id)
+    await page.get_by_label("Client secret").fill(client.client_secret)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()

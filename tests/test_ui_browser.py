@@ -13,7 +13,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, expect
 
 from event_triggers.clients import NewClient, create_client
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SCOPES, SUBSCRIPTIONS_READ
-from tests.browser import chromium, chromium_path
+from tests.browser import chromium, chromium_path, log_in
 from tests.conftest import RunningApi, module_settings
 from tests.invocation_fixtures import (
     FNF_INPUT,
@@ -92,14 +92,6 @@ async def page(browser: Browser, ui_api: RunningApi) -> AsyncIterator[Page]:
     yield opened
     await context.close()
     assert watch.problems == []
-
-
-async def log_in(page: Page, client: NewClient) -> None:
-    await page.goto("/ui/login")
-    await page.get_by_label("Client id").fill(client.client_id)
-    await page.get_by_label("Client secret").fill(client.client_secret)
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 async def fill_http_subscription(page: Page, *, name: str, url: str, trigger_name: str) -> None:

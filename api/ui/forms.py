@@ -232,3 +232,16 @@ def form_values(document: Mapping[str, Any]) -> dict[str, str]:
 
     visit(document, "")
     return values
+
+
+def destination_settings(document: Mapping[str, Any], *, request_response: bool) -> list[tuple[str, str]]:
+    """A subscription's destination settings as (label, value) rows, in the form's order and words."""
+    values = form_values(document)
+    return [
+        (control.label, values[control.name])
+        for section in destination_sections()
+        for control in section.walk()
+        if control.kind in ("text", "select")
+        and control.name in values
+        and (request_response or not control.request_response_only)
+    ]

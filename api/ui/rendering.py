@@ -38,8 +38,8 @@ def _pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=False, ensure_ascii=False)
 
 
-def _timestamp(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+def _timestamp(value: datetime | None, zone: str = " UTC") -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") + zone if value else ""
 
 
 templates.env.filters["pretty_json"] = _pretty_json

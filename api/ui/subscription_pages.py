@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
 from api.deps import CatalogDep, StateDep, StoreDep
-from api.ui.forms import FormField, destination_sections, form_values, read_subscription_form
+from api.ui.forms import (
+    FormField,
+    SubmittedForm,
+    destination_sections,
+    destination_settings,
+    form_values,
+    read_subscription_form,
+)
 from api.ui.rendering import UiRoute, redirect, render
-from api.ui.session import CSRF_FIELD, ChangeSessionDep, SessionDep
+from api.ui.session import CSRF_FIELD, ChangeSessionDep, SessionDep, UiSession
 from event_triggers import subscriptions as service
 from event_triggers.catalog import Catalog, TriggerType
 from event_triggers.errors import DomainError, InvalidField, NotFound
@@ -54,7 +61,7 @@ def _controls(sections: tuple[FormField, ...]) -> set[str]:
 def _form_page(
     request: Request,
     *,
-    session: Any,
+    session: UiSession,
     catalog: Catalog,
     values: dict[str, str],
     errors: dict[str, str],
@@ -78,7 +85,7 @@ def _form_page(
     )
 
 
-async def _submitted(request: Request, catalog: Catalog, *, trigger_id: str | None = None) -> Any:
+async def _submitted(request: Request, catalog: Catalog, *, trigger_id: str | None = None) -> SubmittedForm:
     form = await request.form()
     items = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
     if trigger_id is not None:
@@ -155,6 +162,7 @@ async def show_subscription(
 ) -> Response:
     session.require(SUBSCRIPTIONS_READ)
     subscription = await service.require_subscription(store=state.store, subscription_id=subscription_id)
+    trigger = catalog.require(subscription.triggerId)
     recent: list[reads.InvocationSummary] = []
     test_outcome = None
     if session.can_read_invocations:
@@ -172,8 +180,11 @@ async def show_subscription(
         {
             "section": "subscriptions",
             "subscription": subscription,
-            "trigger": catalog.require(subscription.triggerId),
-            "public": service.to_public(subscription, catalog=catalog).model_dump(mode="json"),
+            "trigger": trigger,
+            "settings": destination_settings(
+                service.to_public(subscription, catalog=catalog).model_dump(mode="json"),
+                request_response=trigger.type is TriggerType.REQUEST_RESPONSE,
+            ),
             "recent": recent,
             "test": test,
             "test_outcome": test_outcome,

@@ -1,0 +1,129 @@
+"""How long the Administration UI's pages and the status list take with a few hundred subscriptions and
+thousands of invocations (the issue's bar: each page well under 100 ms).
+
+``python -m bench.ui_pages`` (defaults: 300 subscriptions, 3000 invocations): the API in its own
+process, the invocations started through ``POST /start`` (50 subscriptions of one trigger per event),
+then 20 timed requests per page once visibility lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from api.ui.session import COOKIE_NAME
+from bench.common import (
+    add_http_subscription,
+    bench_settings,
+    describe_ms,
+    open_store,
+    scratch_dir,
+    temporal_dev_server,
+)
+from bench.latency import api_process
+from event_triggers.catalog import TriggerType, load_catalog
+from event_triggers.store import Store
+from tests.conftest import free_port, wait_until
+from tests.subscriber import Subscriber
+
+EVENT_TRIGGER = "idn:identity-created"
+SUBSCRIPTIONS_PER_TRIGGER = 50
+SAMPLES = 20
+
+
+async def _subscribe_all(store: Store, *, subscriptions: int, url: str) -> list[str]:
+    """``subscriptions`` across the fire-and-forget triggers, the event trigger's 50 first."""
+    triggers = [item.id for item in load_catalog().all() if item.type is TriggerType.FIRE_AND_FORGET]
+    triggers.sort(key=lambda trigger_id: trigger_id != EVENT_TRIGGER)
+    ids = []
+    for index in range(subscriptions):
+        trigger_id = triggers[index // SUBSCRIPTIONS_PER_TRIGGER]
+        ids.append(await add_http_subscription(store, trigger_id=trigger_id, url=url, mode="SYNC"))
+    return ids
+
+
+async def _time(api: httpx.AsyncClient, label: str, url: str, params: dict[str, Any] | None = None) -> None:
+    samples = []
+    for _ in range(SAMPLES):
+        began = time.perf_counter()
+        response = await api.get(url, params=params)
+        samples.append(time.perf_counter() - began)
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    print(f"{label:<58} {describe_ms(samples)}")
+
+
+async def main(subscriptions: int, invocations: int) -> None:
+    async with temporal_dev_server() as environment:
+        settings = bench_settings(environment, scratch_dir(), api_port=free_port())
+        async with Subscriber() as subscriber:
+            store = await open_store(settings)
+            try:
+                ids = await _subscribe_all(
+                    store, subscriptions=subscriptions, url=subscriber.url(subscriber.new_path())
+                )
+            finally:
+                await store.close()
+            async with api_process(settings) as api:
+                payload = load_catalog().require(EVENT_TRIGGER).example_input
+                events = invocations // SUBSCRIPTIONS_PER_TRIGGER
+                body = {"triggerId": EVENT_TRIGGER, "input": payload, "contentJson": {}}
+                for first in range(0, events, 10):
+                    batch = [
+                        api.post("/trigger-invocations/v1/start", json=body)
+                        for _ in range(min(10, events - first))
+                    ]
+                    for response in await asyncio.gather(*batch):
+                        response.raise_for_status()
+
+                async def all_listed() -> bool:
+                    response = await api.get(
+                        "/trigger-invocations/v1/status", params={"limit": 1, "count": "true"}
+                    )
+                    return int(response.headers["X-Total-Count"]) >= events * SUBSCRIPTIONS_PER_TRIGGER
+
+                await wait_until(all_listed, timeout=600, interval=1)
+                print(f"{len(ids)} subscriptions, {events * SUBSCRIPTIONS_PER_TRIGGER} invocations\n")
+                status = "/trigger-invocations/v1/status"
+                one = f'subscriptionId eq "{ids[0]}"'
+                await _time(api, "GET /status?limit=50", status, {"limit": 50})
+                await _time(api, "GET /status?limit=50&offset=500", status, {"limit": 50, "offset": 500})
+                await _time(
+                    api,
+                    "GET /status?limit=50&count=true&filters=subscriptionId eq",
+                    status,
+                    {"limit": 50, "count": "true", "filters": one},
+                )
+                await _time(
+                    api,
+                    "GET /status?limit=50&sorters=-created (latest 2000)",
+                    status,
+                    {"limit": 50, "sorters": "-created"},
+                )
+                api.cookies.set(COOKIE_NAME, api.headers["Authorization"].removeprefix("Bearer "), path="/ui")
+                invocation = (await api.get(status, params={"limit": 1})).json()[0]["id"]
+                await _time(api, "/ui/ (overview: counts by status, failures)", "/ui/")
+                await _time(api, "/ui/subscriptions", "/ui/subscriptions")
+                await _time(
+                    api, "/ui/subscriptions/{id} (with recent invocations)", f"/ui/subscriptions/{ids[0]}"
+                )
+                await _time(api, "/ui/invocations (50 rows)", "/ui/invocations")
+                await _time(
+                    api,
+                    "/ui/invocations?status=COMPLETED&subscriptionId=...",
+                    "/ui/invocations",
+                    {"status": "COMPLETED", "subscriptionId": ids[0]},
+                )
+                await _time(api, "/ui/invocations/{id}", f"/ui/invocations/{invocation}")
+                await _time(api, "/ui/triggers", "/ui/triggers")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscriptions", type=int, default=300)
+    parser.add_argument("--invocations", type=int, default=3000)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.subscriptions, arguments.invocations))
