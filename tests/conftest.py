@@ -138,11 +138,12 @@ def make_settings(tmp_path: Path, temporal_address: str) -> Callable[..., Settin
     return make
 
 
-def module_settings(
+async def module_settings(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str, name: str, **overrides: Any
 ) -> Settings:
-    """Settings for an API shared by a whole module: its own SQLite store and task queue."""
+    """Settings for an API shared by a whole module: its own SQLite store (migrated) and task queue."""
     data_dir = tmp_path_factory.mktemp(name)
+    await upgrade_schema(f"sqlite+aiosqlite:///{data_dir / 'store.db'}")
     return Settings(
         data_dir=data_dir,
         database_url=f"sqlite+aiosqlite:///{data_dir / 'store.db'}",

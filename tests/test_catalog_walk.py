@@ -28,7 +28,7 @@ TRIGGER_TYPE_ON_THE_WIRE = {
 async def walk_api(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = module_settings(tmp_path_factory, temporal_address, "catalog-walk")
+    settings = await module_settings(tmp_path_factory, temporal_address, "catalog-walk")
     async with RunningApi(settings) as running, await running.client() as client:
         yield client
 

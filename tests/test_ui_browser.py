@@ -44,7 +44,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def ui_api(
     tmp_path_factory: pytest.TempPathFactory, temporal_address: str
 ) -> AsyncIterator[RunningApi]:
-    settings = module_settings(
+    settings = await module_settings(
         tmp_path_factory, temporal_address, "ui", temporal_ui_url="http://127.0.0.1:8233"
     )
     async with RunningApi(settings) as running:
