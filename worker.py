@@ -17,6 +17,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.attempts import AttemptTimingInterceptor
 from activities.eventbridge import EventBridgeDelivery
 from activities.http_delivery import HttpDelivery
 from event_triggers.catalog import Catalog, load_catalog
@@ -53,7 +54,11 @@ def build_worker(
         workflows=[InvocationWorkflow],
         activities=[delivery.deliver_http, eventbridge.put_eventbridge_event],
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
-        interceptors=[LogIdsInterceptor(), *([MetricsInterceptor()] if settings.metrics_enabled else [])],
+        interceptors=[
+            LogIdsInterceptor(),
+            *([MetricsInterceptor()] if settings.metrics_enabled else []),
+            AttemptTimingInterceptor(),
+        ],
     )
 
 

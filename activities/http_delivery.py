@@ -94,10 +94,22 @@ class HttpDelivery:
         self._subscriptions = SubscriptionReader(store, ttl=settings.subscription_cache_ttl)
 
     def _retry(
-        self, message: str, *, request: DeliveryRequest, delay: timedelta | None = None
+        self,
+        message: str,
+        *,
+        request: DeliveryRequest,
+        delay: timedelta | None = None,
+        status_code: int | None = None,
+        response: str | None = None,
     ) -> ApplicationError:
         return retryable_failure(
-            message, error_type="DeliveryRetry", settings=self._settings, request=request, delay=delay
+            message,
+            error_type="DeliveryRetry",
+            settings=self._settings,
+            request=request,
+            delay=delay,
+            status_code=status_code,
+            response=response,
         )
 
     @activity.defn(name="deliver_http")
@@ -144,11 +156,18 @@ class HttpDelivery:
     def _classify(self, request: DeliveryRequest, response: httpx.Response) -> DeliveryResult:
         status = response.status_code
         if status in RETRYABLE_STATUS_CODES or status >= 500:
-            raise self._retry(f"subscriber answered {status}", request=request, delay=_retry_after(response))
+            raise self._retry(
+                f"subscriber answered {status}",
+                request=request,
+                delay=_retry_after(response),
+                status_code=status,
+                response=_body_excerpt(response),
+            )
         if not 200 <= status < 300:
             raise final_failure(
                 f"subscriber answered {status}: {_body_excerpt(response)}",
                 error_type=f"SubscriberStatus{status}",
+                status_code=status,
             )
         answers_now = request.response_mode is HttpDispatchMode.SYNC or (
             request.response_mode is HttpDispatchMode.DYNAMIC and status == 200
@@ -157,7 +176,9 @@ class HttpDelivery:
             return DeliveryResult(status_code=status)
         if status != 200:
             raise final_failure(
-                f"SYNC subscriber answered {status} instead of 200 with the output", error_type="BadAnswer"
+                f"SYNC subscriber answered {status} instead of 200 with the output",
+                error_type="BadAnswer",
+                status_code=status,
             )
         return DeliveryResult(status_code=status, answer=self._answer(request, response))
 
@@ -167,14 +188,20 @@ class HttpDelivery:
             answer = response.json()
         except ValueError:
             raise final_failure(
-                f"subscriber answer is not JSON: {_body_excerpt(response)}", error_type="BadAnswer"
+                f"subscriber answer is not JSON: {_body_excerpt(response)}",
+                error_type="BadAnswer",
+                status_code=response.status_code,
             ) from None
         if not isinstance(answer, dict):
-            raise final_failure("output: must be a JSON object", error_type="BadAnswer")
+            raise final_failure(
+                "output: must be a JSON object", error_type="BadAnswer", status_code=response.status_code
+            )
         try:
             self._catalog.require(request.trigger_id).validate_output(answer)
         except InvalidField as exc:
             raise final_failure(
-                f"subscriber answer rejected: {exc.message}", error_type="BadAnswer"
+                f"subscriber answer rejected: {exc.message}",
+                error_type="BadAnswer",
+                status_code=response.status_code,
             ) from None
         return answer

@@ -10,18 +10,19 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from event_triggers.config import Settings
-from event_triggers.invocation_models import DELIVERY_WINDOW_CLOSED, DeliveryRequest
+from event_triggers.invocation_models import DELIVERY_WINDOW_CLOSED, AttemptReport, DeliveryRequest
 
 JITTER = 0.2
 """Each retry delay is drawn from +-20 % of the backoff, so receivers that failed together retry apart."""
 
 
-def final_failure(message: str, *, error_type: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)
+def final_failure(message: str, *, error_type: str, status_code: int | None = None) -> ApplicationError:
+    return ApplicationError(
+        message, AttemptReport(status_code=status_code), type=error_type, non_retryable=True
+    )
 
 
 def backoff_delay(settings: Settings, attempt: int) -> timedelta:
@@ -36,12 +37,20 @@ def retryable_failure(
     settings: Settings,
     request: DeliveryRequest,
     delay: timedelta | None = None,
+    status_code: int | None = None,
+    response: str | None = None,
 ) -> ApplicationError:
-    """Try again after ``delay`` (default: the backoff for this attempt), unless the window closes first."""
+    """Try again after ``delay`` (default: the backoff for this attempt), unless the window closes first.
+
+    ``status_code`` and ``response`` (the receiver's answer) go into the attempt log."""
     if delay is None:
-        delay = backoff_delay(settings, activity.info().attempt)
+        delay = backoff_delay(settings, request.attempt)
+    report = AttemptReport(status_code=status_code, response=response)
     if request.retry_until is not None and datetime.now(UTC) + delay >= request.retry_until:
-        return final_failure(
-            f"{message}; no time left for another attempt", error_type=DELIVERY_WINDOW_CLOSED
+        return ApplicationError(
+            f"{message}; no time left for another attempt",
+            report,
+            type=DELIVERY_WINDOW_CLOSED,
+            non_retryable=True,
         )
-    return ApplicationError(message, type=error_type, next_retry_delay=delay)
+    return ApplicationError(message, report, type=error_type, next_retry_delay=delay)

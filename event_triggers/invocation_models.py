@@ -16,6 +16,9 @@ from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
 
 WORKFLOW_TYPE = "InvocationWorkflow"
 UPDATE_COMPLETE = "complete"
+QUERY_ATTEMPTS = "attempts"
+MAX_RECORDED_ATTEMPTS = 100
+"""An invocation keeps its first attempt and its latest ones up to this many (a day of retries is ~30)."""
 
 
 class InvocationStatus(StrEnum):
@@ -88,6 +91,8 @@ class DeliveryRequest(BaseModel):
     response_mode: HttpDispatchMode | None
     callback_url: str
     input: dict[str, Any]
+    attempt: int = 1
+    """1-based; the workflow starts each attempt, so the activity's own attempt counter is always 1."""
     retry_until: datetime | None = None
     """End of the delivery window (the deadline, or 24 h for fire-and-forget): no attempt starts after it.
 
@@ -95,10 +100,36 @@ class DeliveryRequest(BaseModel):
     between their retries (temporalio 1.35)."""
 
 
+class AttemptReport(BaseModel):
+    """What one delivery attempt did, as its worker saw it: the result's ``report`` on success, the
+    failure's details otherwise. Destinations give ``status_code`` and ``response``; the worker's
+    ``AttemptTimingInterceptor`` adds the timing, so every destination reports alike."""
+
+    started: datetime | None = None
+    duration_ms: int | None = None
+    status_code: int | None = None
+    response: str | None = None
+    """Up to 512 bytes of the receiver's answer, when the failure's message does not quote it already."""
+
+
 class DeliveryResult(BaseModel):
     status_code: int
     answer: dict[str, Any] | None = None
     """The subscriber's output when its response is the answer (SYNC, DYNAMIC 200); already validated."""
+    report: AttemptReport | None = None
+
+
+class DeliveryAttempt(BaseModel):
+    """``GET /trigger-invocations/v1/{id}/attempts``: one attempt to deliver an invocation."""
+
+    attempt: int
+    started: datetime
+    durationMs: int | None
+    statusCode: int | None
+    error: str | None
+    """None on success; else what went wrong in plain words, plus up to 512 bytes of the response."""
+    nextAttemptAt: datetime | None
+    """When the next attempt is due; None when this one was the last."""
 
 
 class Completion(BaseModel):

@@ -18,9 +18,13 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 with workflow.unsafe.imports_passed_through():
     from event_triggers.invocation_models import (
         DELIVERY_WINDOW_CLOSED,
+        MAX_RECORDED_ATTEMPTS,
+        QUERY_ATTEMPTS,
         UPDATE_COMPLETE,
         WORKFLOW_TYPE,
+        AttemptReport,
         Completion,
+        DeliveryAttempt,
         DeliveryRequest,
         DeliveryResult,
         InvocationDetail,
@@ -36,13 +40,45 @@ EVENTBRIDGE_ACTIVITY = "put_eventbridge_event"
 TIMED_OUT_MESSAGE = "invocation timed out"
 START_TO_CLOSE_MARGIN = timedelta(seconds=5)
 """Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
+ATTEMPT_LOG_PATCH = "attempt-log"
+"""Marks histories whose deliveries run one activity per attempt (the workflow retries, and logs each)."""
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
+
+
+def _cause(error: FailureError) -> FailureError:
+    """The activity's failure, not Temporal's wrapping (a regular activity's ``ActivityError``)."""
+    if isinstance(error, ActivityError) and isinstance(error.cause, FailureError):
+        return error.cause
+    return error
 
 
 def _failure_reason(error: FailureError) -> str:
-    """What the subscriber did, not Temporal's wrapping (a regular activity's ``ActivityError``)."""
-    if isinstance(error, ActivityError) and isinstance(error.cause, FailureError):
-        error = error.cause
-    return error.message
+    """What the subscriber did."""
+    return _cause(error).message
+
+
+def _retryable(error: FailureError) -> bool:
+    """Worth another attempt: anything but a final ``ApplicationError`` (timeouts, crashes included)."""
+    failure = _cause(error)
+    return not (isinstance(failure, ApplicationError) and failure.non_retryable)
+
+
+def _milliseconds(duration: timedelta) -> int:
+    return round(duration.total_seconds() * 1000)
+
+
+def _attempt_report(error: FailureError) -> AttemptReport:
+    """What the worker reported about a failed attempt (nothing for a timeout Temporal enforced)."""
+    failure = _cause(error)
+    details = failure.details if isinstance(failure, ApplicationError) else ()
+    return AttemptReport.model_validate(details[0]) if details else AttemptReport()
+
+
+def _attempt_error(error: FailureError) -> str:
+    """The failure in plain words, plus the receiver's response when the message does not quote it."""
+    response = _attempt_report(error).response
+    reason = _failure_reason(error)
+    return f"{reason}: {response}" if response else reason
 
 
 def _window_closed(error: FailureError) -> bool:
@@ -64,6 +100,8 @@ class InvocationWorkflow:
         self._status = InvocationStatus.PENDING
         self._completion: Completion | None = None
         self._deadline: datetime = workflow.now() + request.response_deadline
+        self._attempts: list[DeliveryAttempt] = []
+        self._attempt_count = 0
 
     @workflow.run
     async def run(self, request: InvocationRequest) -> InvocationDetail:
@@ -114,12 +152,17 @@ class InvocationWorkflow:
         return max(self._deadline - workflow.now(), timedelta(milliseconds=1))
 
     async def _deliver(self, request: InvocationRequest) -> DeliveryResult:
+        """Deliver, one activity per attempt, each recorded in the attempt log; the workflow retries.
+
+        Histories recorded before the attempt log (no ``ATTEMPT_LOG_PATCH`` marker) replay as they ran:
+        one activity that Temporal retried."""
         retry = request.retry
         window = (
             retry.fire_and_forget_window
             if request.trigger_kind is TriggerType.FIRE_AND_FORGET
             else self._remaining()
         )
+        retry_until = workflow.now() + window
         delivery = DeliveryRequest(
             invocation_id=request.invocation_id,
             trigger_id=request.trigger_id,
@@ -128,14 +171,58 @@ class InvocationWorkflow:
             response_mode=request.response_mode,
             callback_url=request.callback_url,
             input=request.input,
-            retry_until=workflow.now() + window,
+            retry_until=retry_until,
         )
-        retry_policy = RetryPolicy(
-            initial_interval=retry.initial_interval,
-            backoff_coefficient=retry.backoff,
-            maximum_interval=retry.max_interval,
-        )
-        start_to_close = retry.delivery_timeout + START_TO_CLOSE_MARGIN
+        if not workflow.patched(ATTEMPT_LOG_PATCH):
+            retry_policy = RetryPolicy(
+                initial_interval=retry.initial_interval,
+                backoff_coefficient=retry.backoff,
+                maximum_interval=retry.max_interval,
+            )
+            return await self._attempt(request, delivery, window=window, retry_policy=retry_policy)
+        while True:
+            attempt = self._attempt_count + 1
+            scheduled = workflow.now()
+            try:
+                result = await self._attempt(
+                    request,
+                    delivery.model_copy(update={"attempt": attempt}),
+                    window=retry_until - scheduled,
+                    retry_policy=ONE_ATTEMPT,
+                )
+            except FailureError as error:
+                delay = self._next_delay(error, attempt=attempt, retry_until=retry_until)
+                if delay is None and _retryable(error):  # the window closed on a failure nobody judged
+                    error = ApplicationError(
+                        f"{_failure_reason(error)}; no time left for another attempt",
+                        _attempt_report(error),
+                        type=DELIVERY_WINDOW_CLOSED,
+                        non_retryable=True,
+                    )
+                self._record_attempt(
+                    attempt,
+                    _attempt_report(error),
+                    scheduled=scheduled,
+                    error=_attempt_error(error),
+                    retry_in=delay,
+                )
+                if delay is None:
+                    raise error from None
+                await workflow.sleep(delay)
+                continue
+            self._record_attempt(
+                attempt, result.report or AttemptReport(), scheduled=scheduled, error=None, retry_in=None
+            )
+            return result
+
+    async def _attempt(
+        self,
+        request: InvocationRequest,
+        delivery: DeliveryRequest,
+        *,
+        window: timedelta,
+        retry_policy: RetryPolicy,
+    ) -> DeliveryResult:
         activity, summary = (
             (EVENTBRIDGE_ACTIVITY, f"PutEvents for subscription {request.subscription_name}")
             if request.subscription_type == SubscriptionType.EVENTBRIDGE
@@ -146,12 +233,57 @@ class InvocationWorkflow:
             activity,
             delivery,
             result_type=DeliveryResult,
-            schedule_to_close_timeout=window,
-            start_to_close_timeout=start_to_close,
+            schedule_to_close_timeout=max(window, timedelta(milliseconds=1)),
+            start_to_close_timeout=request.retry.delivery_timeout + START_TO_CLOSE_MARGIN,
             retry_policy=retry_policy,
             summary=summary,
         )
         return result
+
+    def _next_delay(self, error: FailureError, *, attempt: int, retry_until: datetime) -> timedelta | None:
+        """When to try again: the activity's own delay (backoff with jitter, ``Retry-After``) or the
+        schedule's backoff; None when the failure is final or the window closes first."""
+        if not _retryable(error):
+            return None
+        failure = _cause(error)
+        delay = failure.next_retry_delay if isinstance(failure, ApplicationError) else None
+        if delay is None:
+            retry = self._request.retry
+            delay = min(retry.initial_interval * retry.backoff ** (attempt - 1), retry.max_interval)
+        return delay if workflow.now() + delay < retry_until else None
+
+    def _record_attempt(
+        self,
+        attempt: int,
+        report: AttemptReport,
+        *,
+        scheduled: datetime,
+        error: str | None,
+        retry_in: timedelta | None,
+    ) -> None:
+        """Keep the first attempt and the latest ones, up to ``MAX_RECORDED_ATTEMPTS``.
+
+        An attempt that Temporal timed out has no report: it is timed from the workflow's clock."""
+        self._attempt_count = attempt
+        self._attempts.append(
+            DeliveryAttempt(
+                attempt=attempt,
+                started=report.started or scheduled,
+                durationMs=report.duration_ms
+                if report.started
+                else _milliseconds(workflow.now() - scheduled),
+                statusCode=report.status_code,
+                error=error,
+                nextAttemptAt=None if retry_in is None else workflow.now() + retry_in,
+            )
+        )
+        if len(self._attempts) > MAX_RECORDED_ATTEMPTS:
+            del self._attempts[1]
+
+    @workflow.query(name=QUERY_ATTEMPTS)
+    def attempts(self) -> list[DeliveryAttempt]:
+        """The attempt log, oldest first."""
+        return list(self._attempts)
 
     def _set_status(self, status: InvocationStatus) -> None:
         self._status = status

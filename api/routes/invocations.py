@@ -19,6 +19,7 @@ from api.deps import (
 )
 from event_triggers.invocation_models import (
     CompleteInvocationBody,
+    DeliveryAttempt,
     Invocation,
     InvocationDetail,
     StartInvocationBody,
@@ -113,6 +114,12 @@ async def complete_invocation(invocation_id: str, body: CompleteInvocationBody, 
         output=body.output,
         error=body.error,
     )
+
+
+@router.get("/{invocation_id}/attempts", dependencies=[ReadInvocationStatus])
+async def list_invocation_attempts(invocation_id: str, context: ContextDep) -> list[DeliveryAttempt]:
+    """Every delivery attempt, oldest first (an extension: docs/operator-loop.md)."""
+    return await reads.list_attempts(context=context, invocation_id=invocation_id)
 
 
 @router.get("/{invocation_id}", dependencies=[ReadInvocationStatus])

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -16,16 +16,26 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from event_triggers.collection import apply_collection, parse_filter_terms
 from event_triggers.errors import InvalidField, NotFound, Unavailable
-from event_triggers.invocation_models import WORKFLOW_TYPE, InvocationDetail, InvocationStatus, InvocationType
+from event_triggers.invocation_models import (
+    QUERY_ATTEMPTS,
+    WORKFLOW_TYPE,
+    DeliveryAttempt,
+    InvocationDetail,
+    InvocationStatus,
+    InvocationType,
+)
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.temporal import INVOCATION_STATUS, INVOCATION_TYPE, SUBSCRIPTION_ID, TRIGGER_ID
 
 MAX_WAIT_SECONDS = 60
+QUERY_RPC_TIMEOUT = timedelta(seconds=15)
+"""A worker answers a query between workflow tasks; one may wait for an attempt in flight (10 s)."""
 MAX_LISTED_INVOCATIONS = 2000
 """As SailPoint: the status list is a recent window, not the full history."""
 STATUS_FILTERS = {"triggerId": {"eq"}, "subscriptionId": {"eq"}}
@@ -67,6 +77,23 @@ async def get_invocation(
             await asyncio.wait_for(handle.result(), timeout=wait_seconds)
     description = await describe_invocation(handle)
     return _detail(description, await description.memo())
+
+
+async def list_attempts(*, context: InvocationContext, invocation_id: str) -> list[DeliveryAttempt]:
+    """Every delivery attempt of an invocation, oldest first (the workflow's attempt log).
+
+    Read by a query, which a worker answers (replaying the history of a closed invocation)."""
+    handle = context.client.get_workflow_handle(invocation_id)
+    try:
+        return await handle.query(
+            QUERY_ATTEMPTS, result_type=list[DeliveryAttempt], rpc_timeout=QUERY_RPC_TIMEOUT
+        )
+    except WorkflowQueryFailedError:  # a workflow of another type under this id
+        raise NotFound(f"invocation {invocation_id} not found") from None
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise NotFound(f"invocation {invocation_id} not found") from None
+        raise Unavailable(f"cannot read the attempts of invocation {invocation_id}: {exc.message}") from exc
 
 
 def _detail(description: WorkflowExecutionDescription, memo: Mapping[str, Any]) -> InvocationDetail:

@@ -1,0 +1,35 @@
+"""Histories recorded by earlier versions of ``InvocationWorkflow`` replay on the current code.
+
+``tests/histories`` holds real histories (delivery retried by Temporal, rejected at once, a SYNC answer
+after a retry) recorded before the attempt log; a workflow change that breaks them fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.invocation import InvocationWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+RECORDED = {path.stem: path.read_text() for path in HISTORIES}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(name, RECORDED[name])
+    replayer = Replayer(workflows=[InvocationWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+def test_histories_are_there() -> None:
+    assert set(RECORDED) >= {
+        "fire_and_forget_retried",
+        "fire_and_forget_rejected",
+        "sync_answered_after_retry",
+    }
