@@ -27,6 +27,7 @@ from event_triggers.logs import LogIdsInterceptor, configure_logging
 from event_triggers.metrics import MetricsInterceptor, serve_metrics
 from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
 from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import connect
 from event_triggers.tracing import configure_tracing, delivery_event_hooks
 from workflows.invocation import InvocationWorkflow
@@ -64,15 +65,21 @@ def build_worker(
 
 @asynccontextmanager
 async def delivery_worker(
-    client: Client, settings: Settings, *, store: Store, catalog: Catalog
+    client: Client, settings: Settings, *, subscriptions: SubscriptionReads, catalog: Catalog
 ) -> AsyncIterator[Worker]:
     """A worker with every delivery activity, owning its HTTP client (closed on exit); not yet running."""
     server_key = load_server_key(settings)
     async with delivery_http_client(settings) as http_client:
         delivery = HttpDelivery(
-            settings=settings, store=store, catalog=catalog, http_client=http_client, server_key=server_key
+            settings=settings,
+            subscriptions=subscriptions,
+            catalog=catalog,
+            http_client=http_client,
+            server_key=server_key,
         )
-        eventbridge = EventBridgeDelivery(settings=settings, store=store, server_key=server_key)
+        eventbridge = EventBridgeDelivery(
+            settings=settings, subscriptions=subscriptions, server_key=server_key
+        )
         yield build_worker(client, settings, delivery=delivery, eventbridge=eventbridge)
 
 
@@ -89,7 +96,12 @@ async def run_worker(settings: Settings) -> None:
     try:
         catalog = load_catalog(extra_dirs=settings.catalog_dirs)
         with serve_metrics(settings):
-            async with delivery_worker(client, settings, store=store, catalog=catalog) as worker, worker:
+            async with (
+                delivery_worker(
+                    client, settings, subscriptions=SubscriptionReads(store), catalog=catalog
+                ) as worker,
+                worker,
+            ):
                 logger.info(
                     "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
                 )

@@ -28,7 +28,7 @@ from event_triggers.eventbridge import check_entry_size, eventbridge_entry, even
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 from event_triggers.models import EventBridgeConfig
 from event_triggers.security.invocation_secret import invocation_secret
-from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.tracing import trace_put_events
 
 RETRYABLE_ERROR_CODES = frozenset(
@@ -79,11 +79,12 @@ def put_events_failure(response: dict[str, Any]) -> ApplicationError | None:
 
 
 class EventBridgeDelivery:
-    """What every EventBridge delivery of a worker shares: the store, boto3 clients per region and role."""
+    """What every EventBridge delivery of a worker shares: the subscription reader, boto3 clients per region
+    and role."""
 
-    def __init__(self, *, settings: Settings, store: Store, server_key: bytes) -> None:
+    def __init__(self, *, settings: Settings, subscriptions: SubscriptionReads, server_key: bytes) -> None:
         self._settings = settings
-        self._subscriptions = SubscriptionReader(store, ttl=settings.subscription_cache_ttl)
+        self._subscriptions = SubscriptionReader(subscriptions)
         self._server_key = server_key
         self._clients: dict[tuple[str, str | None], CachedClient] = {}
         self._clients_lock = threading.Lock()
@@ -130,7 +131,7 @@ class EventBridgeDelivery:
     @activity.defn(name="put_eventbridge_event")
     async def put_eventbridge_event(self, request: DeliveryRequest) -> DeliveryResult:
         """Put the trigger input plus ``_metadata`` on the subscription's bus; AWS errors become failures."""
-        subscription = await self._subscriptions.get(request.subscription_id)
+        subscription = await self._subscriptions.get(request)
         config = subscription.eventBridgeConfig
         if config is None:
             raise final_failure(

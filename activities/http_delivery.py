@@ -27,7 +27,8 @@ from event_triggers.models import HttpAuthenticationType, HttpDispatchMode, Trig
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.security.ssrf import DestinationRefused
 from event_triggers.security.webhook_signing import signature_headers
-from event_triggers.store import Store, Subscription
+from event_triggers.store import Subscription
+from event_triggers.subscription_reads import SubscriptionReads
 
 USER_AGENT = f"event-triggers/{__version__}"
 ERROR_BODY_LIMIT = 512
@@ -76,13 +77,13 @@ def _retry_after(response: httpx.Response) -> timedelta | None:
 
 
 class HttpDelivery:
-    """What every delivery of a worker shares: one HTTP client, the store, a short subscription cache."""
+    """What every delivery of a worker shares: one HTTP client, the process's subscription reader."""
 
     def __init__(
         self,
         *,
         settings: Settings,
-        store: Store,
+        subscriptions: SubscriptionReads,
         catalog: Catalog,
         http_client: httpx.AsyncClient,
         server_key: bytes,
@@ -91,7 +92,7 @@ class HttpDelivery:
         self._catalog = catalog
         self._http = http_client
         self._server_key = server_key
-        self._subscriptions = SubscriptionReader(store, ttl=settings.subscription_cache_ttl)
+        self._subscriptions = SubscriptionReader(subscriptions)
 
     def _retry(
         self,
@@ -115,7 +116,7 @@ class HttpDelivery:
     @activity.defn(name="deliver_http")
     async def deliver_http(self, request: DeliveryRequest) -> DeliveryResult:
         """POST the trigger input plus ``_metadata`` to the subscriber and classify its response."""
-        subscription = await self._subscriptions.get(request.subscription_id)
+        subscription = await self._subscriptions.get(request)
         if subscription.httpConfig is None:
             raise final_failure("subscription has no httpConfig", error_type="SubscriptionMisconfigured")
         body = {**request.input, "_metadata": delivery_metadata(request, server_key=self._server_key)}

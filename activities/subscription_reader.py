@@ -1,32 +1,35 @@
-"""Subscriptions as delivery activities need them: credentials included, read at most once per TTL."""
+"""The subscription a delivery attempt uses, read through the process's ``SubscriptionReads``."""
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
+from temporalio import activity
 
 from activities.outcomes import final_failure
-from event_triggers.store import Store, Subscription
+from event_triggers.invocation_models import DeliveryRequest
+from event_triggers.store import Subscription
+from event_triggers.subscription_reads import SubscriptionReads
 
 
 class SubscriptionReader:
-    """Saves a query per delivery; an update, a disable or a rotation is seen within ``ttl``."""
+    """A first attempt uses the invocation's revision or a newer one (a cached copy when it is recent
+    enough); a retry reads the newest, so fixing a URL, a password or a token heals pending retries."""
 
-    def __init__(self, store: Store, *, ttl: timedelta) -> None:
-        self._store = store
-        self._ttl = ttl.total_seconds()
-        self._cache: dict[str, tuple[float, Subscription]] = {}
+    def __init__(self, reads: SubscriptionReads) -> None:
+        self._reads = reads
 
-    async def get(self, subscription_id: str) -> Subscription:
-        """The subscription; a deleted one fails the delivery for good."""
-        now = time.monotonic()
-        cached = self._cache.get(subscription_id)
-        if cached and cached[0] > now:
-            return cached[1]
-        subscription = await self._store.get_subscription(subscription_id)
+    async def get(self, request: DeliveryRequest) -> Subscription:
+        """The subscription; deleted, or disabled since the invocation started, fails it for good."""
+        subscription = await self._reads.for_delivery(
+            request.subscription_id,
+            revision=request.subscription_revision,
+            fresh=activity.info().attempt > 1,
+        )
         if subscription is None:
             raise final_failure(
-                f"subscription {subscription_id} was deleted", error_type="SubscriptionDeleted"
+                f"subscription {request.subscription_id} was deleted", error_type="SubscriptionDeleted"
             )
-        self._cache[subscription_id] = (now + self._ttl, subscription)
+        if not subscription.enabled and subscription.revision > request.subscription_revision:
+            raise final_failure(
+                f"subscription {request.subscription_id} was disabled", error_type="SubscriptionDisabled"
+            )
         return subscription

@@ -26,6 +26,7 @@ from event_triggers.logs import LogIdsMiddleware, configure_logging
 from event_triggers.migrations import wait_for_database
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import TemporalConnection
 from event_triggers.tracing import configure_tracing, instrument_app
 from worker import delivery_worker
@@ -45,6 +46,7 @@ async def build_state(settings: Settings) -> AppState:
         token_signing_key=token_signing_key(settings),
         server_key=load_server_key(settings),
         destinations=DestinationPolicy(settings.delivery_allowlist),
+        subscriptions=SubscriptionReads(store),
     )
 
 
@@ -61,7 +63,7 @@ async def embedded_worker(state: AppState) -> AsyncIterator[None]:
         yield
         return
     async with delivery_worker(
-        context.client, state.settings, store=state.store, catalog=state.catalog
+        context.client, state.settings, subscriptions=state.subscriptions, catalog=state.catalog
     ) as worker:
         running = asyncio.create_task(worker.run())
         try:

@@ -9,6 +9,7 @@ from event_triggers.config import Settings
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import TemporalConnection
 
 
@@ -21,6 +22,8 @@ class AppState:
     token_signing_key: bytes
     server_key: bytes
     destinations: DestinationPolicy
+    subscriptions: SubscriptionReads
+    """The one subscription reader of the process: fan-out and embedded worker share its copies."""
     _invocations: InvocationContext | None = field(default=None, init=False, repr=False)
 
     async def invocation_context(self) -> InvocationContext:
@@ -33,5 +36,6 @@ class AppState:
                 catalog=self.catalog,
                 client=await self.temporal.client(),
                 server_key=self.server_key,
+                subscriptions=self.subscriptions,
             )
         return self._invocations

@@ -29,6 +29,7 @@ from event_triggers.config import get_settings
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import connect
 from tests.subscriber import Subscriber
 from worker import SHUTDOWN_MARGIN, delivery_http_client, delivery_worker
@@ -65,9 +66,12 @@ async def product(environment: WorkflowEnvironment, count: int, *, local: bool, 
                 catalog=catalog,
                 client=client,
                 server_key=load_server_key(settings),
+                subscriptions=SubscriptionReads(store),
             )
             async with (
-                delivery_worker(client, settings, store=store, catalog=catalog) as worker,
+                delivery_worker(
+                    client, settings, subscriptions=context.subscriptions, catalog=catalog
+                ) as worker,
                 worker,
             ):
                 began = time.perf_counter()

@@ -77,10 +77,6 @@ class Settings(BaseSettings):
     """Run a worker inside the API process too, which lets starts be eager (no round trip to a worker)."""
     local_delivery: bool = True
     """Deliver as a local activity: fewer Temporal round trips per invocation, shorter histories."""
-    fanout_cache_ttl: timedelta = timedelta(seconds=1)
-    """How long the API reuses a trigger's enabled subscriptions for the fan-out (its own writes reset it)."""
-    subscription_cache_ttl: timedelta = timedelta(seconds=5)
-    """How long a worker reuses a subscription it read, instead of one query per delivery."""
     complete_rpc_timeout: timedelta = timedelta(seconds=5)
     """How long a callback waits for a worker to take the ``complete`` Update before answering 503."""
 

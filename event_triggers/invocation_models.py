@@ -70,6 +70,9 @@ class InvocationRequest(BaseModel):
     subscription_id: str
     subscription_name: str
     subscription_type: str
+    subscription_revision: int = 0
+    """The subscription's revision the invocation started with; its deliveries use it or a newer one
+    (0: recorded before revisions existed)."""
     response_mode: HttpDispatchMode | None
     response_deadline: timedelta
     callback_url: str
@@ -88,6 +91,8 @@ class DeliveryRequest(BaseModel):
     trigger_id: str
     trigger_kind: TriggerType
     subscription_id: str
+    subscription_revision: int = 0
+    """Deliver with this revision of the subscription or a newer one (never a cached older one)."""
     response_mode: HttpDispatchMode | None
     callback_url: str
     input: dict[str, Any]

@@ -125,8 +125,6 @@ class Store:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.sealer = sealer
-        self.generation = 0
-        """Counts this process's subscription writes, so readers can drop what they cached before."""
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:
@@ -184,7 +182,6 @@ class Store:
         row = SubscriptionRow(id=subscription_id, created=now, modified=now, revision=1, **values)
         async with self._sessions.begin() as session:
             session.add(row)
-        self.generation += 1
         return self._from_row(row)
 
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
@@ -198,7 +195,6 @@ class Store:
                 setattr(row, key, value)
             row.modified = datetime.now(UTC)
             await _bump_revision(session, row)
-        self.generation += 1
         return self._from_row(row)
 
     async def rotate_signing_secret(
@@ -221,7 +217,6 @@ class Store:
             row.credentials = values["credentials"]
             row.modified = now
             await _bump_revision(session, row)
-        self.generation += 1
         return self._from_row(row)
 
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
@@ -241,6 +236,14 @@ class Store:
             rows: Sequence[SubscriptionRow] = (await session.scalars(query)).all()
             return [self._from_row(row) for row in rows]
 
+    async def enabled_revisions(self, *, trigger_id: str) -> dict[str, int]:
+        """The revision of each enabled subscription of a trigger: one indexed read, nothing decrypted."""
+        query = select(SubscriptionRow.id, SubscriptionRow.revision).where(
+            SubscriptionRow.trigger_id == trigger_id, SubscriptionRow.enabled.is_(True)
+        )
+        async with self._sessions() as session:
+            return {row.id: row.revision for row in await session.execute(query)}
+
     async def count_subscriptions(self, *, trigger_id: str) -> int:
         query = (
             select(func.count()).select_from(SubscriptionRow).where(SubscriptionRow.trigger_id == trigger_id)
@@ -254,7 +257,6 @@ class Store:
             if row is None:
                 return False
             await session.delete(row)
-        self.generation += 1
         return True
 
     async def add_client(

@@ -34,7 +34,7 @@ from event_triggers.eventbridge import (
 )
 from event_triggers.invocation_models import DeliveryRequest
 from event_triggers.models import EventBridgeConfig, TriggerType
-from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from tests.conftest import RunningApi, free_port
 from tests.invocation_fixtures import (
     FNF_INPUT,
@@ -165,7 +165,9 @@ def test_a_200_answer_with_a_failed_entry_is_a_failure() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_clients_are_reused_per_region_and_role_until_credentials_near_expiry(settings: Settings) -> None:
-    delivery = EventBridgeDelivery(settings=settings, store=cast(Store, None), server_key=b"key")
+    delivery = EventBridgeDelivery(
+        settings=settings, subscriptions=cast(SubscriptionReads, None), server_key=b"key"
+    )
     role_arn = "arn:aws:iam::111111111111:role/publisher"
     assumed = delivery.events_client(region=REGION, role_arn=role_arn)
     assert delivery.events_client(region=REGION, role_arn=role_arn) is assumed
@@ -277,7 +279,9 @@ async def test_activity_refuses_an_oversized_entry_before_sending(
 ) -> None:
     inbox = EventBridgeInbox.create()
     subscription = await create_eventbridge_subscription(api, eventBusName=inbox.bus_name)
-    delivery = EventBridgeDelivery(settings=settings, store=running_api.state.store, server_key=b"key")
+    delivery = EventBridgeDelivery(
+        settings=settings, subscriptions=running_api.state.subscriptions, server_key=b"key"
+    )
     request = DeliveryRequest(
         invocation_id="00000000-0000-0000-0000-000000000001",
         trigger_id=FNF_TRIGGER,

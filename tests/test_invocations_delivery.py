@@ -9,7 +9,6 @@ import pytest
 
 from event_triggers import __version__
 from event_triggers.config import Settings
-from tests.conftest import RunningApi
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -164,16 +163,21 @@ async def test_dynamic_200_is_the_answer(api: httpx.AsyncClient, subscriber: Sub
     assert metadata["callbackURL"].endswith(f"/trigger-invocations/v1/{invocation['id']}/complete")
 
 
-async def test_deleting_the_subscription_stops_its_retries(
-    make_settings: Callable[..., Settings], sqlite_url: str, subscriber: Subscriber
+@pytest.mark.parametrize("stop", ["delete", "disable"])
+async def test_deleting_or_disabling_the_subscription_stops_its_retries(
+    api: httpx.AsyncClient, subscriber: Subscriber, stop: str
 ) -> None:
-    settings = make_settings(database_url=sqlite_url, subscription_cache_ttl="PT0S")
-    async with RunningApi(settings) as running, await running.client() as api:
-        path = subscriber.new_path(default=Reply(status=503))
-        subscription_id = await create_subscription(api, url=subscriber.url(path))
-        [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
-        await subscriber.wait_for(path)
-        assert (await api.delete(f"/trigger-subscriptions/v1/{subscription_id}")).status_code == 204
-        detail = await finished(api, invocation["id"])
+    path = subscriber.new_path(default=Reply(status=503))
+    subscription_id = await create_subscription(api, url=subscriber.url(path))
+    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    await subscriber.wait_for(path)
+    url = f"/trigger-subscriptions/v1/{subscription_id}"
+    if stop == "delete":
+        assert (await api.delete(url)).status_code == 204
+    else:
+        disable = [{"op": "replace", "path": "/enabled", "value": False}]
+        patched = await api.patch(url, json=disable, headers={"Content-Type": "application/json-patch+json"})
+        assert patched.status_code == 200, patched.text
+    detail = await finished(api, invocation["id"])
     assert detail["status"] == "FAILED"
-    assert detail["error"] == f"subscription {subscription_id} was deleted"
+    assert detail["error"] == f"subscription {subscription_id} was {stop}d"

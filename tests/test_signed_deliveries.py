@@ -16,12 +16,6 @@ from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, finished, start
 from tests.subscriber import Reply, Subscriber
 
 
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings], sqlite_url: str) -> Settings:
-    """No subscription cache in the worker, so a rotation shows in the very next delivery."""
-    return make_settings(database_url=sqlite_url, subscription_cache_ttl="PT0S")
-
-
 async def create(api: httpx.AsyncClient, url: str) -> dict[str, str]:
     body = {"name": "signed", "triggerId": FNF_TRIGGER, "type": "HTTP", "httpConfig": {"url": url}}
     response = await api.post("/trigger-subscriptions/v1", json=body)
@@ -63,9 +57,7 @@ async def test_signed_delivery_and_rotation_grace(api: httpx.AsyncClient, subscr
 async def test_rotation_without_grace_signs_with_the_new_secret_only(
     make_settings: Callable[..., Settings], sqlite_url: str, subscriber: Subscriber
 ) -> None:
-    settings = make_settings(
-        database_url=sqlite_url, signing_secret_grace="PT0S", subscription_cache_ttl="PT0S"
-    )
+    settings = make_settings(database_url=sqlite_url, signing_secret_grace="PT0S")
     async with RunningApi(settings) as running, await running.client() as api:
         path = subscriber.new_path()
         created = await create(api, subscriber.url(path))

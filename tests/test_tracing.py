@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from activities.eventbridge import EventBridgeDelivery
 from event_triggers.config import Settings
 from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.tracing import tracer_provider_from_environment, use_tracer_provider
 from tests.conftest import RunningApi
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
@@ -84,9 +85,9 @@ async def test_put_events_carries_the_trace_header(
     provider, _ = traced
     store = await Store.open(settings)
     try:
-        client = EventBridgeDelivery(settings=settings, store=store, server_key=b"k" * 32).events_client(
-            region=REGION, role_arn=None
-        )
+        client = EventBridgeDelivery(
+            settings=settings, subscriptions=SubscriptionReads(store), server_key=b"k" * 32
+        ).events_client(region=REGION, role_arn=None)
         sent: list[bytes] = []
         client.meta.events.register(
             "before-send.events.PutEvents", lambda request, **_: sent.append(request.body)

@@ -168,6 +168,7 @@ class InvocationWorkflow:
             trigger_id=request.trigger_id,
             trigger_kind=request.trigger_kind,
             subscription_id=request.subscription_id,
+            subscription_revision=request.subscription_revision,
             response_mode=request.response_mode,
             callback_url=request.callback_url,
             input=request.input,

@@ -91,6 +91,7 @@ async def _start_one(
         subscription_id=subscription.id,
         subscription_name=subscription.name,
         subscription_type=subscription.type.value,
+        subscription_revision=subscription.revision,
         response_mode=mode,
         response_deadline=parse_response_deadline(subscription.responseDeadline),
         callback_url=callback_url(settings, invocation_id),
@@ -191,7 +192,7 @@ async def start_invocations(
     """
     trigger = context.catalog.require(trigger_id)
     trigger.validate_input(payload)
-    subscriptions = await context.enabled_subscriptions.read(trigger_id)
+    subscriptions = await context.subscriptions.enabled_for_trigger(trigger_id)
     return await _fan_out(
         context,
         trigger=trigger,

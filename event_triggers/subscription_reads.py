@@ -1,0 +1,75 @@
+"""The one reader of subscriptions for invocations, shared by the fan-out (API) and deliveries (workers).
+
+Every change of a subscription (PUT, PATCH, rotation, disable) commits a new ``revision`` before the API
+answers. The guarantee built on it (docs/invocations.md, "Edits and invocations"):
+
+- **Starts**: each start reads the revisions of its trigger's enabled subscriptions (one indexed query, no
+  decryption), so a start that begins after an edit's answer, on any API replica, sees the edit. Whole
+  subscriptions (credentials decrypted) are read again only when those revisions changed.
+- **Deliveries**: the invocation carries the revision it started with; a first attempt uses a cached copy
+  only if it is that revision or newer, and every retry reads the store, so a fixed URL heals pending
+  retries. A copy is always one whole revision: configurations are never mixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import NamedTuple
+
+from event_triggers.store import Store, Subscription
+
+
+class _EnabledRead(NamedTuple):
+    revisions: dict[str, int]
+    """The enabled subscriptions' revisions (by id) the read was made for."""
+    query: asyncio.Future[list[Subscription]]
+
+
+class SubscriptionReads:
+    """One per process: the API's fan-out and the worker in the same process share its copies."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._newest: dict[str, Subscription] = {}
+        self._enabled: dict[str, _EnabledRead] = {}
+
+    async def enabled_for_trigger(self, trigger_id: str) -> list[Subscription]:
+        """The trigger's enabled subscriptions as of now: the latest revisions are read every time;
+        concurrent starts that see the same revisions share one read of the subscriptions."""
+        revisions = await self._store.enabled_revisions(trigger_id=trigger_id)
+        read = self._enabled.get(trigger_id)
+        if read is None or read.revisions != revisions:
+            read = _EnabledRead(revisions, asyncio.ensure_future(self._read_enabled(trigger_id)))
+            self._enabled[trigger_id] = read
+            read.query.add_done_callback(functools.partial(self._forget_failure, trigger_id))
+        return list(await asyncio.shield(read.query))
+
+    async def for_delivery(self, subscription_id: str, *, revision: int, fresh: bool) -> Subscription | None:
+        """The subscription at ``revision`` or newer (None once deleted); ``fresh`` always reads the store."""
+        cached = self._newest.get(subscription_id)
+        if cached is not None and not fresh and cached.revision >= revision:
+            return cached
+        subscription = await self._store.get_subscription(subscription_id)
+        if subscription is None:
+            self._newest.pop(subscription_id, None)
+        else:
+            self._remember(subscription)
+        return subscription
+
+    async def _read_enabled(self, trigger_id: str) -> list[Subscription]:
+        subscriptions = await self._store.list_subscriptions(trigger_id=trigger_id, enabled_only=True)
+        for subscription in subscriptions:
+            self._remember(subscription)
+        return subscriptions
+
+    def _remember(self, subscription: Subscription) -> None:
+        cached = self._newest.get(subscription.id)
+        if cached is None or cached.revision <= subscription.revision:
+            self._newest[subscription.id] = subscription
+
+    def _forget_failure(self, trigger_id: str, query: asyncio.Future[list[Subscription]]) -> None:
+        """A failed read is not reused: the next start asks the database again."""
+        read = self._enabled.get(trigger_id)
+        if read is not None and read.query is query and (query.cancelled() or query.exception() is not None):
+            del self._enabled[trigger_id]

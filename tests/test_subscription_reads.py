@@ -1,0 +1,109 @@
+"""The one subscription reader: every start sees the latest revisions, on any replica; copies are reused
+only while their revision is current enough."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from event_triggers.config import Settings
+from event_triggers.models import SubscriptionFields
+from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
+
+TRIGGER = "idn:identity-created"
+
+
+def fields(name: str, *, url: str = "https://hooks.example.com", enabled: bool = True) -> SubscriptionFields:
+    return SubscriptionFields.model_validate(
+        {"name": name, "triggerId": TRIGGER, "type": "HTTP", "enabled": enabled, "httpConfig": {"url": url}}
+    )
+
+
+class CountingStore(Store):
+    """A real store that counts the full subscription reads (the revision reads are not counted)."""
+
+    full_reads = 0
+
+    async def list_subscriptions(self, **kwargs: Any) -> list:  # type: ignore[override]
+        self.full_reads += 1
+        return await super().list_subscriptions(**kwargs)
+
+    async def get_subscription(self, subscription_id: str) -> Any:
+        self.full_reads += 1
+        return await super().get_subscription(subscription_id)
+
+
+@pytest.fixture
+async def replicas(settings: Settings) -> AsyncIterator[tuple[CountingStore, Store]]:
+    """This process's store and another replica's, on the same database."""
+    here, other = await CountingStore.open(settings), await Store.open(settings)
+    yield here, other  # type: ignore[misc]
+    await here.close()
+    await other.close()
+
+
+async def urls(reads: SubscriptionReads) -> dict[str, str]:
+    subscriptions = await reads.enabled_for_trigger(TRIGGER)
+    return {item.name: item.httpConfig.url for item in subscriptions if item.httpConfig}
+
+
+async def test_every_start_sees_another_replicas_last_edit(replicas: tuple[CountingStore, Store]) -> None:
+    here, other = replicas
+    reads = SubscriptionReads(here)
+    assert await urls(reads) == {}
+    await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
+    assert await urls(reads) == {"a": "https://hooks.example.com"}, "a new subscription, at once"
+
+    await other.replace_subscription(subscription_id="a", fields=fields("a", url="https://new.example.com"))
+    assert await urls(reads) == {"a": "https://new.example.com"}, "an edit, at once"
+
+    reads_before = here.full_reads
+    assert await urls(reads) == {"a": "https://new.example.com"}
+    assert here.full_reads == reads_before, "unchanged revisions: the decrypted copies are reused"
+
+    await other.replace_subscription(subscription_id="a", fields=fields("a", enabled=False))
+    assert await urls(reads) == {}, "a disable, at once"
+    await other.add_subscription(subscription_id="b", fields=fields("b"), signing_secret="whsec_eA==")
+    await other.delete_subscription("b")
+    assert await urls(reads) == {}, "a delete, at once"
+
+
+async def test_concurrent_starts_share_one_full_read(replicas: tuple[CountingStore, Store]) -> None:
+    here, other = replicas
+    await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
+    reads = SubscriptionReads(here)
+    results = await asyncio.gather(*(reads.enabled_for_trigger(TRIGGER) for _ in range(20)))
+    assert [[item.id for item in result] for result in results] == [["a"]] * 20
+    assert here.full_reads == 1
+
+
+async def test_a_delivery_never_uses_a_copy_older_than_its_revision(
+    replicas: tuple[CountingStore, Store],
+) -> None:
+    here, other = replicas
+    await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
+    reads = SubscriptionReads(here)
+    [started] = await reads.enabled_for_trigger(TRIGGER)
+    assert started.revision == 1
+    full_reads = here.full_reads
+    copy = await reads.for_delivery("a", revision=1, fresh=False)
+    assert copy is started and here.full_reads == full_reads, "the fan-out's copy serves the first attempt"
+
+    edited = await other.replace_subscription(
+        subscription_id="a", fields=fields("a", url="https://new.example.com")
+    )
+    assert edited.revision == 2
+    newer = await reads.for_delivery("a", revision=2, fresh=False)
+    assert newer is not None and newer.revision == 2 and newer.httpConfig is not None
+    assert newer.httpConfig.url == "https://new.example.com", "a newer required revision reads the store"
+
+    await other.rotate_signing_secret(subscription_id="a", new_secret="whsec_bmV3", grace=timedelta(0))
+    retry = await reads.for_delivery("a", revision=1, fresh=True)
+    assert retry is not None and retry.revision == 3, "a retry reads the newest revision"
+    await other.delete_subscription("a")
+    assert await reads.for_delivery("a", revision=1, fresh=True) is None
