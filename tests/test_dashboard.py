@@ -24,7 +24,7 @@ from tests.invocation_fixtures import (
     start,
 )
 from tests.subscriber import Subscriber
-from tests.test_metrics import Samples, parse, value
+from tests.test_metrics import Samples, scrape, value
 from tests.worker_process import WorkerProcesses
 
 DASHBOARD = (
@@ -44,19 +44,12 @@ def dashboard_queries() -> list[str]:
     return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
 
 
-async def scrape(url: str) -> Samples:
-    async with httpx.AsyncClient() as http:
-        response = await http.get(url)
-    assert response.status_code == 200, response.text
-    return parse(response.text)
-
-
 async def test_worker_endpoint_and_dashboard_queries(
     running_api: RunningApi, subscriber: Subscriber, workers: WorkerProcesses
 ) -> None:
     port = free_port()
     workers.start(worker_metrics_port=str(port))
-    worker_url = f"http://127.0.0.1:{port}/metrics"
+    worker_url = f"http://127.0.0.1:{port}"
     fnf_path, rr_path = subscriber.new_path(), subscriber.new_path()
     async with await running_api.client() as api:
         await create_subscription(api, url=subscriber.url(fnf_path))
@@ -95,7 +88,7 @@ async def test_worker_endpoint_and_dashboard_queries(
     )
     assert any(name == "temporal_worker_task_slots_available" for name, _ in worker_samples)
 
-    api_samples = await scrape(f"{running_api.base_url}/metrics")
+    api_samples = await scrape(running_api.base_url)
     exported = {name for name, _ in worker_samples} | {name for name, _ in api_samples}
     queries = dashboard_queries()
     assert len(queries) >= 10

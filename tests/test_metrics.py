@@ -38,6 +38,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def scrape(base_url: str) -> Samples:
+    """The samples at ``base_url``/metrics (the API's, or a worker's ``http://host:port``)."""
     async with httpx.AsyncClient(base_url=base_url) as http:
         response = await http.get("/metrics")
     assert response.status_code == 200, response.text
