@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import shutil
 import sysconfig
 from datetime import timedelta
@@ -15,7 +14,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import Runtime, TelemetryConfig
 
 from event_triggers.config import Settings
 from event_triggers.errors import Unavailable
@@ -61,18 +60,9 @@ def payload_codec(settings: Settings) -> EncryptionCodec | None:
 
 
 @functools.cache
-def temporal_runtime(*, metrics: bool) -> Runtime:
-    """This process's Temporal runtime (one per flag): the SDK core's logs go through Python logging, so they
-    share the process's log format; with ``metrics``, the SDK's metrics join the Prometheus registry."""
-    return Runtime(
-        telemetry=TelemetryConfig(
-            logging=LoggingConfig(
-                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
-                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-            ),
-            metrics=sdk_prometheus_exporter() if metrics else None,
-        )
-    )
+def metrics_runtime() -> Runtime:
+    """This process's Temporal runtime with the SDK's metrics in the Prometheus registry (created once)."""
+    return Runtime(telemetry=TelemetryConfig(metrics=sdk_prometheus_exporter()))
 
 
 async def connect(settings: Settings) -> Client:
@@ -82,7 +72,7 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=make_data_converter(payload_codec(settings)),
-        runtime=temporal_runtime(metrics=settings.metrics_enabled),
+        runtime=metrics_runtime() if settings.metrics_enabled else None,
         interceptors=temporal_interceptors(),
     )
 

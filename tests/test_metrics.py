@@ -65,7 +65,7 @@ async def test_counts_are_exact_after_n_deliveries(running_api: RunningApi, subs
         ]
     assert sorted(outcomes) == ["COMPLETED"] * (2 * count) + ["FAILED"] * count
 
-    after = await wait_until(lambda: _finished_counted(running_api, before, 3 * count))
+    after = await wait_until(lambda: _finished_counted(running_api, before, 3 * count), timeout=30)
     started_total = "event_triggers_invocations_started_total"
     assert delta(before, after, started_total, trigger=FNF_TRIGGER, type="REAL_TIME") == 3 * count
     finished_total = "event_triggers_invocations_finished_total"
@@ -106,7 +106,7 @@ async def test_callbacks_and_awaiting_response(running_api: RunningApi, subscrib
             samples = await scrape(running_api.base_url)
             return samples if value(samples, "event_triggers_invocations_awaiting_response") >= 1 else None
 
-        await wait_until(awaiting)
+        await wait_until(awaiting, timeout=30)
         complete = f"/trigger-invocations/v1/{invocation['id']}/complete"
         wrong = await api.post(complete, json={"secret": "not-the-secret", "output": RR_OUTPUT})
         assert wrong.status_code == 401
