@@ -22,7 +22,7 @@ class SubscriptionReader:
         subscription = await self._reads.for_delivery(
             request.subscription_id,
             revision=request.subscription_revision,
-            fresh=activity.info().attempt > 1,
+            fresh=max(request.attempt, activity.info().attempt) > 1,  # the workflow's or Temporal's retry
         )
         if subscription is None:
             raise final_failure(

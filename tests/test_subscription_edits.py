@@ -8,16 +8,20 @@ whole (URL, response mode, auth, signing secret, filter), never the worker's or 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from event_triggers.config import Settings
 from event_triggers.security.webhook_signing import verify
-from tests.conftest import RunningApi
+from tests.conftest import RunningApi, wait_until
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -40,11 +44,26 @@ def settings(make_settings: Callable[..., Settings], sqlite_url: str) -> Setting
 
 
 @pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcesses]:
+async def worker(
+    settings: Settings, tmp_path: Path, temporal_client: Client
+) -> AsyncIterator[WorkerProcesses]:
+    """One ``event-triggers worker`` process, polling the task queue before the test starts anything."""
     processes = WorkerProcesses(settings, tmp_path)
     processes.start()
-    yield processes
-    processes.stop_all()
+    request = DescribeTaskQueueRequest(
+        namespace=settings.temporal_namespace,
+        task_queue=TaskQueue(name=settings.task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+
+    async def polling() -> bool:
+        return bool((await temporal_client.workflow_service.describe_task_queue(request)).pollers)
+
+    try:
+        await wait_until(polling, timeout=60, interval=0.2)
+        yield processes
+    finally:
+        processes.stop_all()
 
 
 @pytest.fixture
@@ -80,7 +99,7 @@ async def test_each_edit_reaches_the_next_start_on_the_other_replica(
         """Start on the other replica; the one request the subscriber got: path, metadata, headers."""
         before = {path: len(subscriber.received(path)) for path in paths}
         [invocation] = await start(start_on, trigger_id=RR_TRIGGER, payload=RR_INPUT)
-        detail = await finished(start_on, invocation["id"], wait=30)
+        detail = await finished(start_on, invocation["id"], wait=25)
         assert (detail["status"], detail["output"]) == ("COMPLETED", RR_OUTPUT), detail
         [(path, request)] = [
             (path, request) for path in paths for request in subscriber.received(path)[before[path] :]
@@ -148,7 +167,7 @@ async def test_fixing_the_url_heals_pending_retries(
 
     await patch(edit_on, subscription_id, httpConfig={"url": subscriber.url(fixed)})
     failed_before_the_fix = len(subscriber.received(broken))
-    detail = await finished(start_on, invocation["id"], wait=30)
+    detail = await finished(start_on, invocation["id"], wait=25)
     assert detail["status"] == "COMPLETED"
     [delivered] = subscriber.received(fixed)
     assert delivered.json()["_metadata"]["invocationId"] == invocation["id"]
