@@ -12,12 +12,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from temporalio.client import Client
 
 from api.state import AppState
 from event_triggers.catalog import Catalog
 from event_triggers.clients import authorize
-from event_triggers.collection import FilterSpec, apply_collection
+from event_triggers.collection import DEFAULT_LIMIT, MAX_LIMIT, FilterSpec, apply_collection
 from event_triggers.config import Settings
 from event_triggers.errors import UnsupportedMediaType
 from event_triggers.security.client_credentials import (
@@ -46,10 +45,6 @@ async def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
 
 async def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
     return state.catalog
-
-
-async def get_temporal_client(state: Annotated[AppState, Depends(get_state)]) -> Client:
-    return await state.temporal.client()
 
 
 class CollectionParams(BaseModel):
@@ -88,7 +83,7 @@ class CollectionParams(BaseModel):
 
 
 async def get_collection_params(
-    limit: Annotated[int, Query(ge=0, le=250)] = 250,
+    limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0)] = 0,
     count: bool = False,
     filters: str | None = None,
@@ -157,5 +152,4 @@ StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
-TemporalDep = Annotated[Client, Depends(get_temporal_client)]
 CollectionDep = Annotated[CollectionParams, Depends(get_collection_params)]

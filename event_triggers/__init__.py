@@ -1,4 +1,3 @@
 """Event Triggers: domain code shared by the API, the worker, the CLI and the benchmarks."""
 
 __version__ = "0.1.0"
-PRODUCT = "event-triggers"

@@ -70,7 +70,6 @@ class Settings(BaseSettings):
     retry_max_interval: timedelta = timedelta(hours=1)
     fire_and_forget_retry_window: timedelta = timedelta(hours=24)
     eventbridge_source_prefix: str = "event-triggers"
-    aws_region: str = "us-east-1"
 
     # Invocation engine (docs/invocations.md)
     embedded_worker: bool = True

@@ -7,7 +7,6 @@ class DomainError(Exception):
     """Base class: a problem the caller can fix, reported with a 4xx."""
 
     status_code = 400
-    detail_code = "400.0 Bad request syntax"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,44 +24,36 @@ class InvalidField(DomainError):
 
 class NotFound(DomainError):
     status_code = 404
-    detail_code = "404 Not found"
 
 
 class Conflict(DomainError):
     status_code = 409
-    detail_code = "409 Conflict"
 
 
 class Gone(DomainError):
     status_code = 410
-    detail_code = "410 Gone"
 
 
 class Unauthorized(DomainError):
     status_code = 401
-    detail_code = "401 Unauthorized"
 
 
 class Forbidden(DomainError):
     status_code = 403
-    detail_code = "403 Forbidden"
 
 
 class PayloadTooLarge(DomainError):
     status_code = 413
-    detail_code = "413 Payload too large"
 
 
 class UnsupportedMediaType(DomainError):
     status_code = 415
-    detail_code = "415 Unsupported media type"
 
 
 class Unavailable(DomainError):
     """A dependency (Temporal, a worker) did not answer in time; the caller should retry."""
 
     status_code = 503
-    detail_code = "503 Service unavailable"
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import NotRequired, TypedDict
 
 from jsonpath import CompoundJSONPath, JSONPath, JSONPathError
 
 from event_triggers.errors import InvalidField
 from event_triggers.jayway import JaywayEnvironment
+from event_triggers.models import ValidateFilterResult
 
 CompiledFilter = JSONPath | CompoundJSONPath
 
@@ -24,13 +24,6 @@ COMPILED_FILTER_CACHE_SIZE = 4096
 
 class InvalidFilter(ValueError):
     """A filter is not a valid JSONPath expression; the message says why."""
-
-
-class ValidateFilterResult(TypedDict):
-    isValid: bool
-    isValidJSONPath: bool
-    isPathExist: bool
-    error: NotRequired[str]
 
 
 _ENVIRONMENT = JaywayEnvironment()
@@ -110,9 +103,9 @@ def validate_filter(*, expression: str, data: object) -> ValidateFilterResult:
     try:
         compiled = compile_filter(expression)
     except InvalidFilter as error:
-        return {"isValid": False, "isValidJSONPath": False, "isPathExist": False, "error": str(error)}
+        return ValidateFilterResult(isValid=False, isValidJSONPath=False, isPathExist=False, error=str(error))
     try:
         path_exists = _path_exists(compiled, data)
     except JSONPathError:
         path_exists = False
-    return {"isValid": path_exists, "isValidJSONPath": True, "isPathExist": path_exists}
+    return ValidateFilterResult(isValid=path_exists, isValidJSONPath=True, isPathExist=path_exists)

@@ -65,7 +65,6 @@ class InvocationRequest(BaseModel):
 
     invocation_id: str
     trigger_id: str
-    trigger_name: str
     trigger_kind: TriggerType
     subscription_id: str
     subscription_name: str

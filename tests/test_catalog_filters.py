@@ -96,7 +96,7 @@ def test_the_documented_input_is_a_valid_identity_attributes_changed_event() -> 
 )
 def test_documented_filter_evaluates_as_documented(expression: str, data: Any, matches: bool) -> None:
     assert filter_matches(expression, data) is matches
-    assert validate_filter(expression=expression, data=data)["isValidJSONPath"]
+    assert validate_filter(expression=expression, data=data).isValidJSONPath
 
 
 @pytest.mark.parametrize(
@@ -110,5 +110,5 @@ def test_documented_filter_evaluates_as_documented(expression: str, data: Any, m
 )
 def test_documented_filters_jayway_rejects_are_rejected(expression: str) -> None:
     result = validate_filter(expression=expression, data=ATTRIBUTES_CHANGED)
-    assert (result["isValid"], result["isValidJSONPath"]) == (False, False)
+    assert (result.isValid, result.isValidJSONPath) == (False, False)
     assert not filter_matches(expression, ATTRIBUTES_CHANGED)

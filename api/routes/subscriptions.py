@@ -75,7 +75,7 @@ async def list_subscriptions(
 
 @router.post("/validate-filter", dependencies=[ManageSubscriptions], response_model_exclude_none=True)
 async def check_filter(body: ValidateFilterRequest) -> ValidateFilterResult:
-    return ValidateFilterResult(**validate_filter(expression=body.filter, data=body.input))
+    return validate_filter(expression=body.filter, data=body.input)
 
 
 @router.get("/{subscription_id}", dependencies=[ReadSubscriptions])

@@ -328,4 +328,4 @@ async def check_filter(request: Request, session: ChangeSessionDep) -> ValidateF
     except ValueError as exc:
         raise InvalidField("body", f"malformed JSON ({exc})") from None
     body = parse_wire(ValidateFilterRequest, document)
-    return ValidateFilterResult(**validate_filter(expression=body.filter, data=body.input))
+    return validate_filter(expression=body.filter, data=body.input)

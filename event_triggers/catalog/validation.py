@@ -1,8 +1,10 @@
 """Validate plain JSON payloads against Avro schemas, with errors that name the failing field.
 
-Payloads arrive as ordinary JSON (unions are bare values, not Avro's ``{"type": value}`` JSON encoding),
-so fastavro's own validator, which reports the whole datum and schema, is replaced by this one. A schema
-is compiled once into a tree of small check functions, so validating an event costs one pass over it.
+Payloads arrive as ordinary JSON (unions are bare values, not Avro's ``{"type": value}`` JSON encoding).
+fastavro's own validator accepts them, but its errors speak Avro (``Field(R.identity.I.id) is None expected
+string``: type names in the path, one error per union branch, a whole nested schema for a missing record),
+so this one replaces it and names the field as the client sent it (``input.identity.id: is required``).
+A schema is compiled once into a tree of small check functions, so validating an event costs one pass.
 Records accept keys their schema does not declare: producers add fields over time.
 """
 

@@ -86,7 +86,6 @@ async def _start_one(
     request = InvocationRequest(
         invocation_id=invocation_id,
         trigger_id=trigger.id,
-        trigger_name=trigger.name,
         trigger_kind=trigger.type,
         subscription_id=subscription.id,
         subscription_name=subscription.name,
