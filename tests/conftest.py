@@ -176,7 +176,7 @@ class RunningApi:
 
     async def __aenter__(self) -> RunningApi:
         self._task = asyncio.create_task(self.server.serve())
-        await wait_until(self._started, timeout=15)
+        await wait_until(self._started, timeout=60)  # a first start in a process is slow under load
         return self
 
     async def _started(self) -> bool:
