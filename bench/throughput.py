@@ -6,6 +6,7 @@ InvocationWorkflow with its search attributes and memo, deliver_http); the basel
 whose one regular activity POSTs the same body. Figures are printed, not asserted.
 
     python -m bench.throughput [N] [--variants]
+    python -m bench.throughput [N] --metrics-ab ROUNDS    # what Prometheus metrics cost
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,8 +52,14 @@ async def run_bounded(count: int, make: Callable[[], Awaitable[Any]], *, concurr
     await asyncio.gather(*(lane() for _ in range(concurrency)))
 
 
-async def product(environment: WorkflowEnvironment, count: int, *, local: bool, eager: bool) -> float:
-    settings = bench_settings(environment, scratch_dir(), local_delivery=local, embedded_worker=eager)
+async def product(
+    environment: WorkflowEnvironment, count: int, *, local: bool, eager: bool, metrics: bool | None = None
+) -> float:
+    """Deliveries per second; ``metrics`` overrides EVENT_TRIGGERS_METRICS_ENABLED."""
+    overrides = {} if metrics is None else {"metrics_enabled": metrics}
+    settings = bench_settings(
+        environment, scratch_dir(), local_delivery=local, embedded_worker=eager, **overrides
+    )
     store = await open_store(settings)
     catalog = load_catalog()
     payload = catalog.require(TRIGGER_ID).example_input
@@ -125,6 +133,21 @@ async def measure(run: Callable[[WorkflowEnvironment], Awaitable[float]]) -> flo
         return await run(environment)
 
 
+async def metrics_cost(count: int, rounds: int) -> None:
+    """Metrics on and off interleaved on one dev server (on-off, off-on, ...), so the machine's drift and
+    the server's growing history hit both alike; prints the median of each."""
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    async with temporal_dev_server() as environment:
+        await product(environment, WARM_UP, local=True, eager=True)
+        for round_number in range(rounds):
+            for metrics in (True, False) if round_number % 2 == 0 else (False, True):
+                rate = await product(environment, count, local=True, eager=True, metrics=metrics)
+                rates[metrics].append(rate)
+                print(f"metrics {'on ' if metrics else 'off'}  {rate:7.1f} deliveries/s", flush=True)
+    on, off = statistics.median(rates[True]), statistics.median(rates[False])
+    print(f"median: metrics on {on:.1f}, off {off:.1f} deliveries/s; cost {(off - on) / off:+.1%}")
+
+
 async def main(count: int, variants: bool) -> None:
     print(f"metrics {'on' if get_settings().metrics_enabled else 'off'} (EVENT_TRIGGERS_METRICS_ENABLED)")
     bare = await measure(lambda environment: baseline(environment, count))
@@ -151,5 +174,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--variants", action="store_true", help="also run without eager start / local activity"
     )
+    parser.add_argument(
+        "--metrics-ab", type=int, metavar="ROUNDS", help="instead: ROUNDS interleaved metrics on/off pairs"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.count, arguments.variants))
+    if arguments.metrics_ab:
+        asyncio.run(metrics_cost(arguments.count, arguments.metrics_ab))
+    else:
+        asyncio.run(main(arguments.count, arguments.variants))
