@@ -26,6 +26,7 @@ from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
 from event_triggers.metrics import MetricsInterceptor, serve_metrics
 from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
+from event_triggers.startup import check_settings
 from event_triggers.store import Store
 from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import connect
@@ -85,6 +86,7 @@ async def delivery_worker(
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then stop polling and let in-flight deliveries finish."""
+    check_settings(settings, api=False)
     configure_logging(settings)
     configure_tracing("event-triggers-worker")
     stop = asyncio.Event()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
 
 import uvicorn
 from fastapi import Depends, FastAPI
@@ -25,6 +27,7 @@ from event_triggers.keys import load_server_key, token_signing_key
 from event_triggers.logs import LogIdsMiddleware, configure_logging
 from event_triggers.migrations import wait_for_database
 from event_triggers.security.ssrf import DestinationPolicy
+from event_triggers.startup import check_settings
 from event_triggers.store import Store
 from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import TemporalConnection
@@ -74,7 +77,9 @@ async def embedded_worker(state: AppState) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; refuses (``SettingsError``) settings replicas could not share, before anything starts."""
     app_settings = settings or get_settings()
+    check_settings(app_settings, api=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,10 +121,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _stopped_by_sigterm(signal_number: int, frame: FrameType | None) -> None:
+    """uvicorn shuts down gracefully on SIGTERM, then raises the signal again; that is a clean stop."""
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     """Serve once the store's schema is current, with this process's log format and tracing (uvicorn's own
-    lines go through the same handler). A bad trigger definition fails at once, before the wait for the store;
-    a schema ``event-triggers setup`` did not bring up to date in time raises ``SchemaNotReady`` naming it."""
+    lines go through the same handler). Settings replicas could not share and a bad trigger definition fail
+    at once, before the wait for the store; a schema ``event-triggers setup`` did not bring up to date in
+    time raises ``SchemaNotReady`` naming it. A SIGTERM ends it with exit status 0 once in-flight requests
+    and the embedded worker are done."""
+    signal.signal(signal.SIGTERM, _stopped_by_sigterm)
+    check_settings(settings, api=True)
     configure_logging(settings)
     load_catalog(extra_dirs=settings.catalog_dirs)
     asyncio.run(wait_for_database(settings.effective_database_url, within=settings.schema_wait))

@@ -41,6 +41,7 @@ def bench_settings(environment: WorkflowEnvironment, data_dir: Path, **overrides
         "temporal_address": environment.client.service_client.config.target_host,
         "task_queue": f"bench-{uuid.uuid4().hex[:8]}",
         "destination_allowlist": ["127.0.0.0/8"],
+        "dev_mode": True,  # key files in the scratch data dir, as the dev stack makes them
     }
     values.update(overrides)
     return Settings(**values)

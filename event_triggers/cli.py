@@ -95,6 +95,17 @@ def _run_clients(args: argparse.Namespace) -> int:
         return 2
 
 
+def _run_keys(args: argparse.Namespace) -> int:
+    from event_triggers.keys import generate_keys
+
+    keys = generate_keys()
+    if args.json:
+        print(json.dumps(keys, indent=2))
+    else:
+        print("\n".join(f"{name}={value}" for name, value in keys.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="event-triggers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(idempotent; run it before starting or upgrading the API and workers)",
     ).set_defaults(handler=_run_setup)
 
+    keys = commands.add_parser("keys", help="make the key settings every API replica and worker must share")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_commands.add_parser(
+        "generate",
+        help="print a fresh value for every key setting (env lines, e.g. for a .env file, or --json)",
+    )
+    generate.add_argument("--json", action="store_true", help="print {setting: value} as JSON")
+    generate.set_defaults(handler=_run_keys)
+
     clients = commands.add_parser("clients", help="manage API clients (OAuth2 client credentials)")
     clients.set_defaults(handler=_run_clients)
     clients_commands = clients.add_subparsers(dest="clients_command", required=True)
@@ -138,12 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     from event_triggers.migrations import SchemaNotReady
+    from event_triggers.startup import SettingsError
 
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.handler(args))
     except SchemaNotReady as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -33,16 +33,16 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest request body the API reads (1 MiB); a larger one is refused with 413 before parsing."""
     public_base_url: str | None = None
-    """Base URL subscribers use for callbacks; default ``http://{api_host}:{api_port}``."""
+    """Base URL subscribers use for callbacks; required outside dev mode (there: ``http://{api_host}:{api_port}``)."""
 
     catalog_dirs: list[Path] = Field(default_factory=list)
     """Extra directories of trigger definitions (``*.json``), added to the built-in catalog."""
 
     server_key: str | None = None
-    """Key that derives invocation secrets (HMAC); default: generated once into ``data_dir``."""
+    """Base64 HMAC key (>= 32 bytes) that derives invocation secrets; dev mode: a key file in ``data_dir``."""
 
     secret_keys: str | None = None
-    """Keys that encrypt credentials at rest, ``kid:base64,...`` (first is current); default: a key file."""
+    """Keys that encrypt credentials at rest, ``kid:base64,...`` (first is current); dev mode: a key file."""
 
     payload_encryption_keys: str | None = None
     """``kid:base64,...`` (first is current): encrypt workflow payloads (AES-GCM codec) on every client."""
@@ -52,11 +52,11 @@ class Settings(BaseSettings):
     """Web UI origins allowed to call the codec endpoint from the browser."""
 
     token_signing_key: str | None = None
-    """Base64 HMAC key (>= 32 bytes) that signs access tokens; default: a key file in ``data_dir``."""
+    """Base64 HMAC key (>= 32 bytes) that signs access tokens; dev mode: a key file in ``data_dir``."""
     token_ttl: timedelta = timedelta(hours=1)
 
     dev_mode: bool = False
-    """Set by ``event-triggers dev``: deliveries may reach loopback subscribers on this machine."""
+    """Set by ``event-triggers dev``: loopback subscribers allowed, key files and a callback URL made up."""
     destination_allowlist: list[str] = Field(default_factory=list)
     """CIDRs that deliveries may reach although private/loopback/link-local (SSRF guard)."""
 

@@ -215,7 +215,7 @@ def _http_ok(url: str) -> Callable[[], bool]:
 
 async def _prepare_store(data_dir: Path) -> dict[str, object]:
     """Migrate the store as ``event-triggers setup`` does (before any process opens it); the dev client."""
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, dev_mode=True)
     await upgrade_schema(settings.effective_database_url)
     store = await Store.open(settings)
     try:

@@ -22,6 +22,7 @@ from api.main import create_app
 from api.state import AppState
 from event_triggers.clients import create_client
 from event_triggers.config import Settings
+from event_triggers.keys import PAYLOAD_ENCRYPTION_KEYS, generate_keys
 from event_triggers.migrations import upgrade_schema
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
@@ -29,6 +30,12 @@ from tests.subscriber import Subscriber
 from tests.worker_process import WorkerProcesses
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TEST_KEYS = {
+    name.removeprefix("EVENT_TRIGGERS_").lower(): value
+    for name, value in generate_keys().items()
+    if name != PAYLOAD_ENCRYPTION_KEYS
+}
+"""The key settings every test process shares, as replicas do (payload encryption stays off)."""
 
 
 def free_port() -> int:
@@ -131,6 +138,7 @@ def make_settings(tmp_path: Path, temporal_address: str) -> Callable[..., Settin
             "retry_initial_interval": "PT0.2S",
             "retry_max_interval": "PT1S",
             "destination_allowlist": ["127.0.0.0/8"],
+            **TEST_KEYS,
         }
         values.update(overrides)
         return Settings(**values)
@@ -144,14 +152,15 @@ async def module_settings(
     """Settings for an API shared by a whole module: its own SQLite store (migrated) and task queue."""
     data_dir = tmp_path_factory.mktemp(name)
     await upgrade_schema(f"sqlite+aiosqlite:///{data_dir / 'store.db'}")
-    return Settings(
-        data_dir=data_dir,
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'store.db'}",
-        temporal_address=temporal_address,
-        task_queue=f"{name}-{uuid.uuid4().hex[:8]}",
-        destination_allowlist=["127.0.0.0/8"],
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": f"sqlite+aiosqlite:///{data_dir / 'store.db'}",
+        "temporal_address": temporal_address,
+        "task_queue": f"{name}-{uuid.uuid4().hex[:8]}",
+        "destination_allowlist": ["127.0.0.0/8"],
+        **TEST_KEYS,
+    }
+    return Settings(**{**values, **overrides})
 
 
 @pytest.fixture
@@ -167,6 +176,7 @@ class RunningApi:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         settings.api_port = self.port
+        settings.public_base_url = settings.public_base_url or self.base_url
         self.app = create_app(settings)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -18,6 +17,7 @@ from event_triggers.security.client_credentials import (
     issue_token,
 )
 from tests.conftest import RunningApi
+from tests.worker_process import process_environment
 
 
 def error_text(response: httpx.Response) -> str:
@@ -25,11 +25,9 @@ def error_text(response: httpx.Response) -> str:
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, EVENT_TRIGGERS_DATA_DIR=str(settings.data_dir))
-    env["EVENT_TRIGGERS_DATABASE_URL"] = settings.effective_database_url
     return subprocess.run(
         [sys.executable, "-m", "event_triggers.cli", *args],
-        env=env,
+        env=process_environment(settings),
         capture_output=True,
         text=True,
         timeout=60,

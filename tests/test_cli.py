@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -10,24 +11,44 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
+from event_triggers.config import Settings
+from event_triggers.keys import (
+    PAYLOAD_ENCRYPTION_KEYS,
+    SECRET_KEYS,
+    SERVER_KEY,
+    TOKEN_SIGNING_KEY,
+    key_problems,
+    load_server_key,
+    token_signing_key,
+)
 from event_triggers.migrations import head_revision
+from event_triggers.startup import PUBLIC_BASE_URL
 from event_triggers.temporal import SEARCH_ATTRIBUTES
 from tests.conftest import free_port, wait_until
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "event_triggers.cli", *args],
         env={**os.environ, **env},
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def generated_keys() -> dict[str, str]:
+    """What ``event-triggers keys generate`` prints, read as an env file would be."""
+    printed = run_cli("keys", "generate", env={})
+    assert printed.returncode == 0, printed.stderr
+    return dict(line.split("=", 1) for line in printed.stdout.splitlines())
 
 
 async def test_setup_migrates_the_store_and_registers_search_attributes_idempotently(
@@ -74,7 +95,62 @@ def test_api_refuses_to_start_with_a_bad_trigger_definition(tmp_path: Path) -> N
             "EVENT_TRIGGERS_CATALOG_DIRS": json.dumps([str(catalog)]),
             "EVENT_TRIGGERS_DATA_DIR": str(tmp_path / "data"),
             "EVENT_TRIGGERS_API_PORT": str(free_port()),
+            "EVENT_TRIGGERS_PUBLIC_BASE_URL": "https://triggers.example.com",
+            **generated_keys(),
         },
     )
     assert result.returncode != 0
     assert "acme-thing-happened.json" in result.stderr
+
+
+def test_keys_generate_prints_every_key_setting_in_its_format() -> None:
+    keys = generated_keys()
+    assert set(keys) == {SECRET_KEYS, TOKEN_SIGNING_KEY, SERVER_KEY, PAYLOAD_ENCRYPTION_KEYS}
+    assert keys != generated_keys()  # fresh every time
+    as_json = run_cli("keys", "generate", "--json", env={})
+    assert set(json.loads(as_json.stdout)) == set(keys)
+    settings = Settings(
+        secret_keys=keys[SECRET_KEYS],
+        token_signing_key=keys[TOKEN_SIGNING_KEY],
+        server_key=keys[SERVER_KEY],
+        payload_encryption_keys=keys[PAYLOAD_ENCRYPTION_KEYS],
+    )
+    assert key_problems(settings) == []
+    assert len(token_signing_key(settings)) == 32 and len(load_server_key(settings)) == 32
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_outside_dev_mode_missing_keys_stop_the_process_naming_each_setting(
+    command: str, tmp_path: Path
+) -> None:
+    result = run_cli(command, env={"EVENT_TRIGGERS_API_PORT": str(free_port())}, cwd=tmp_path)
+    assert result.returncode == 2
+    for setting in (SECRET_KEYS, TOKEN_SIGNING_KEY, SERVER_KEY):
+        assert f"error: {setting} is not set" in result.stderr
+    assert (PUBLIC_BASE_URL in result.stderr) == (command == "api")
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no key file, no data dir written
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (base64.b64encode(b"changeme" * 4).decode(), "is not random"),
+        (base64.b64encode(b"short but random: 8f3a").decode(), "must decode to at least 32 bytes"),
+        ("not base64!", "must be base64"),
+    ],
+)
+def test_a_weak_or_malformed_key_stops_the_api_naming_the_setting(
+    value: str, reason: str, tmp_path: Path
+) -> None:
+    env = {
+        **generated_keys(),
+        TOKEN_SIGNING_KEY: value,
+        PUBLIC_BASE_URL: "https://triggers.example.com",
+        "EVENT_TRIGGERS_API_PORT": str(free_port()),
+    }
+    result = run_cli("api", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {TOKEN_SIGNING_KEY} {reason}")
+    assert value not in result.stderr

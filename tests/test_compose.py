@@ -76,6 +76,7 @@ def test_our_processes_run_the_image_against_temporal_and_postgresql(
         "EVENT_TRIGGERS_SECRET_KEYS",
         "EVENT_TRIGGERS_TOKEN_SIGNING_KEY",
         "EVENT_TRIGGERS_SERVER_KEY",
+        "EVENT_TRIGGERS_PUBLIC_BASE_URL",
     ):
         assert ":?" in settings[key], f"{key} must be required: replicas share it"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from event_triggers.config import Settings
 
 
-def worker_environment(settings: Settings) -> dict[str, str]:
-    """The worker process's settings, as an operator would pass them: EVENT_TRIGGERS_* variables."""
+def process_environment(settings: Settings) -> dict[str, str]:
+    """A process's settings (worker, CLI command), as an operator would pass them: EVENT_TRIGGERS_*."""
     values = {
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TASK_QUEUE": settings.task_queue,
@@ -22,6 +22,12 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "RETRY_MAX_INTERVAL": "PT1S",
         "DESTINATION_ALLOWLIST": json.dumps(["127.0.0.0/8"]),
     }
+    keys = {
+        "SECRET_KEYS": settings.secret_keys,
+        "TOKEN_SIGNING_KEY": settings.token_signing_key,
+        "SERVER_KEY": settings.server_key,
+    }
+    values.update({name: value for name, value in keys.items() if value})
     return {**os.environ, **{f"EVENT_TRIGGERS_{key}": value for key, value in values.items()}}
 
 
@@ -29,7 +35,7 @@ class WorkerProcesses:
     """Starts ``event-triggers worker`` processes and makes sure none outlives the test."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
-        self._environment = worker_environment(settings)
+        self._environment = process_environment(settings)
         self._log_dir = log_dir
         self.started: list[subprocess.Popen[bytes]] = []
 

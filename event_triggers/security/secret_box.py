@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
+MIN_DISTINCT_KEY_BYTES = 16
+"""A random 32-byte key has about 30 distinct byte values; fewer than 16 means a typed or patterned key."""
 TOKEN_VERSION = "v1"
 
 
@@ -30,6 +32,15 @@ class DecryptionFailed(Exception):
 def generate_key() -> bytes:
     """A new random AES-256 key."""
     return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def check_key_strength(key: bytes, *, minimum: int = KEY_BYTES) -> None:
+    """Refuse a key shorter than ``minimum`` bytes or one that is visibly not random (e.g. a repeated
+    phrase); the message never contains the key."""
+    if len(key) < minimum:
+        raise ValueError(f"must decode to at least {minimum} bytes, got {len(key)}")
+    if len(set(key)) < MIN_DISTINCT_KEY_BYTES:
+        raise ValueError("is not random (too few distinct bytes): use `event-triggers keys generate`")
 
 
 def _check_key_id(key_id: str) -> None:
@@ -114,6 +125,10 @@ def parse_keys(setting: str, *, setting_name: str = "keys") -> tuple[dict[str, b
             raise ValueError(f"{setting_name}: entry {position}: {error}") from None
         if len(key) != KEY_BYTES:
             raise ValueError(f"{setting_name}: entry {position} must decode to {KEY_BYTES} bytes")
+        try:
+            check_key_strength(key)
+        except ValueError as weak:
+            raise ValueError(f"{setting_name}: entry {position} {weak}") from None
         if key_id in keys:
             raise ValueError(f"{setting_name}: key id {key_id!r} appears twice")
         keys[key_id] = key
