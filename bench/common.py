@@ -19,6 +19,7 @@ from event_triggers.models import SubscriptionFields
 from event_triggers.security.webhook_signing import generate_signing_secret
 from event_triggers.store import Store
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+from tests.conftest import TEST_KEYS
 
 
 @asynccontextmanager
@@ -41,7 +42,7 @@ def bench_settings(environment: WorkflowEnvironment, data_dir: Path, **overrides
         "temporal_address": environment.client.service_client.config.target_host,
         "task_queue": f"bench-{uuid.uuid4().hex[:8]}",
         "destination_allowlist": ["127.0.0.0/8"],
-        "dev_mode": True,  # key files in the scratch data dir, as the dev stack makes them
+        **TEST_KEYS,  # every process of a run shares them, as replicas do
     }
     values.update(overrides)
     return Settings(**values)

@@ -23,6 +23,7 @@ from event_triggers.keys import (
     SECRET_KEYS,
     SERVER_KEY,
     TOKEN_SIGNING_KEY,
+    generate_keys,
     key_problems,
     load_server_key,
     token_signing_key,
@@ -96,7 +97,7 @@ def test_api_refuses_to_start_with_a_bad_trigger_definition(tmp_path: Path) -> N
             "EVENT_TRIGGERS_DATA_DIR": str(tmp_path / "data"),
             "EVENT_TRIGGERS_API_PORT": str(free_port()),
             "EVENT_TRIGGERS_PUBLIC_BASE_URL": "https://triggers.example.com",
-            **generated_keys(),
+            **generate_keys(),
         },
     )
     assert result.returncode != 0
@@ -144,7 +145,7 @@ def test_a_weak_or_malformed_key_stops_the_api_naming_the_setting(
     value: str, reason: str, tmp_path: Path
 ) -> None:
     env = {
-        **generated_keys(),
+        **generate_keys(),
         TOKEN_SIGNING_KEY: value,
         PUBLIC_BASE_URL: "https://triggers.example.com",
         "EVENT_TRIGGERS_API_PORT": str(free_port()),
