@@ -30,12 +30,14 @@ from tests.subscriber import Subscriber
 from tests.worker_process import WorkerProcesses
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-TEST_KEYS = {
-    name.removeprefix("EVENT_TRIGGERS_").lower(): value
-    for name, value in generate_keys().items()
-    if name != PAYLOAD_ENCRYPTION_KEYS
+TEST_KEY_ENVIRONMENT = {
+    name: value for name, value in generate_keys().items() if name != PAYLOAD_ENCRYPTION_KEYS
 }
 """The key settings every test process shares, as replicas do (payload encryption stays off)."""
+TEST_KEYS = {
+    name.removeprefix("EVENT_TRIGGERS_").lower(): value for name, value in TEST_KEY_ENVIRONMENT.items()
+}
+"""The same, as ``Settings`` fields."""
 
 
 def free_port() -> int:

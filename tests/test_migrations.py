@@ -22,6 +22,7 @@ from event_triggers.keys import secret_box
 from event_triggers.migrations import BASELINE, SchemaNotReady, head_revision, upgrade_schema
 from event_triggers.models import SubscriptionFields
 from event_triggers.store import Base, Store
+from tests.conftest import TEST_KEY_ENVIRONMENT
 
 CREATED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 DOCUMENT = {
@@ -182,6 +183,8 @@ def test_api_and_worker_on_an_empty_store_exit_naming_setup(
             "EVENT_TRIGGERS_DATA_DIR": str(tmp_path),
             "EVENT_TRIGGERS_TEMPORAL_ADDRESS": temporal_address,
             "EVENT_TRIGGERS_SCHEMA_WAIT": "PT0.5S",
+            "EVENT_TRIGGERS_PUBLIC_BASE_URL": "https://triggers.example.com",
+            **TEST_KEY_ENVIRONMENT,
         },
         capture_output=True,
         text=True,
