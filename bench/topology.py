@@ -34,7 +34,7 @@ from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
 from event_triggers.metrics import free_loopback_port
-from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import connect
 from tests.conftest import postgresql_database
 from tests.subscriber import Subscriber
@@ -92,12 +92,18 @@ def worker_processes(settings: Settings, count: int) -> Iterator[list[int]]:
 
 
 @contextlib.asynccontextmanager
-async def embedded(client: Client, settings: Settings, store: Store) -> AsyncIterator[None]:
-    """The API replica's embedded worker, when ``settings.embedded_worker`` is on."""
-    if not settings.embedded_worker:
+async def embedded(context: InvocationContext) -> AsyncIterator[None]:
+    """The API replica's embedded worker, when ``embedded_worker`` is on: it reads through the replica's
+    subscription reader, as the API's does."""
+    if not context.settings.embedded_worker:
         yield
         return
-    async with delivery_worker(client, settings, store=store, catalog=load_catalog()) as worker, worker:
+    async with (
+        delivery_worker(
+            context.client, context.settings, subscriptions=context.subscriptions, catalog=context.catalog
+        ) as worker,
+        worker,
+    ):
         yield
 
 
@@ -116,6 +122,7 @@ async def run(count: int, *, workers: int, embedded_worker: bool) -> None:
             catalog=catalog,
             client=client,
             server_key=load_server_key(settings),
+            subscriptions=SubscriptionReads(store),
         )
         try:
             async with Subscriber() as subscriber:
@@ -137,7 +144,7 @@ async def run(count: int, *, workers: int, embedded_worker: bool) -> None:
                     return time.perf_counter() - began
 
                 with worker_processes(settings, workers) as ports:
-                    async with embedded(client, settings, store):
+                    async with embedded(context):
                         await wait_for_pollers(client, settings, workers + embedded_worker)
                         await deliver(WARM_UP)
                         before = [delivered_here(), *(delivered_by(port) for port in ports)]
