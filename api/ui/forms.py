@@ -14,6 +14,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -85,9 +86,7 @@ def _config_field_for(value: str, names: Iterable[str]) -> str | None:
     return next((name for name in names if _key(name).startswith(wanted) and name.endswith("Config")), None)
 
 
-def _model_fields(
-    model: type[BaseModel], *, prefix: str, shown_when: ShownWhen | None
-) -> tuple[FormField, ...]:
+def _model_fields(model: type[BaseModel], *, prefix: str) -> tuple[FormField, ...]:
     fields: list[FormField] = []
     selectors: dict[str, ShownWhen] = {}
     for name, info in model.model_fields.items():
@@ -107,8 +106,8 @@ def _model_fields(
                     name=path,
                     label=_label(name),
                     kind="group",
-                    children=_model_fields(annotation, prefix=path, shown_when=None),
-                    shown_when=selectors.get(name, shown_when),
+                    children=_model_fields(annotation, prefix=path),
+                    shown_when=selectors.get(name),
                 )
             )
         elif isinstance(annotation, type) and issubclass(annotation, StrEnum):
@@ -135,6 +134,7 @@ def _model_fields(
     return tuple(fields)
 
 
+@cache
 def destination_sections() -> tuple[FormField, ...]:
     """One fieldset per destination type the API offers, each shown while ``type`` selects it."""
     sections = []
@@ -148,7 +148,7 @@ def destination_sections() -> tuple[FormField, ...]:
                 name=config,
                 label=f"{destination.value} settings",
                 kind="group",
-                children=_model_fields(model, prefix=config, shown_when=None),
+                children=_model_fields(model, prefix=config),
                 shown_when=ShownWhen("type", destination.value),
             )
         )
