@@ -11,6 +11,7 @@ import asyncio
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.async_api import Page, ViewportSize, expect
@@ -23,7 +24,7 @@ from event_triggers.migrations import upgrade_schema
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.browser import chromium, chromium_path, log_in
-from tests.conftest import RunningApi
+from tests.conftest import TEST_KEYS, RunningApi
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -58,13 +59,15 @@ async def main() -> None:
         ui=False,
     )
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(
-            data_dir=Path(data_dir),
-            temporal_address=env.client.service_client.config.target_host,
-            task_queue=f"screens-{uuid.uuid4().hex[:8]}",
-            destination_allowlist=["127.0.0.0/8"],
-            temporal_ui_url="http://127.0.0.1:8233",
-        )
+        values: dict[str, Any] = {
+            "data_dir": Path(data_dir),
+            "temporal_address": env.client.service_client.config.target_host,
+            "task_queue": f"screens-{uuid.uuid4().hex[:8]}",
+            "destination_allowlist": ["127.0.0.0/8"],
+            "temporal_ui_url": "http://127.0.0.1:8233",
+            **TEST_KEYS,
+        }
+        settings = Settings(**values)
         await upgrade_schema(settings.effective_database_url)
         async with env, Subscriber() as subscriber, RunningApi(settings) as api, await api.client() as rest:
             await _photograph(api, rest, subscriber, executable)
