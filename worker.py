@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.attempts import AttemptTimingInterceptor
-from activities.eventbridge import EventBridgeDelivery
-from activities.http_delivery import HttpDelivery
+from activities.subscription_reader import SubscriptionReader
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
+from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
+from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
 from event_triggers.metrics import MetricsInterceptor, serve_metrics
@@ -47,14 +49,14 @@ def delivery_http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def build_worker(
-    client: Client, settings: Settings, *, delivery: HttpDelivery, eventbridge: EventBridgeDelivery
+    client: Client, settings: Settings, *, deliveries: Sequence[DeliveryActivity[Any]]
 ) -> Worker:
     """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[InvocationWorkflow],
-        activities=[delivery.deliver_http, eventbridge.put_eventbridge_event],
+        activities=[delivery.definition for delivery in deliveries],
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
         interceptors=[
             LogIdsInterceptor(),
@@ -68,20 +70,21 @@ def build_worker(
 async def delivery_worker(
     client: Client, settings: Settings, *, subscriptions: SubscriptionReads, catalog: Catalog
 ) -> AsyncIterator[Worker]:
-    """A worker with every delivery activity, owning its HTTP client (closed on exit); not yet running."""
-    server_key = load_server_key(settings)
-    async with delivery_http_client(settings) as http_client:
-        delivery = HttpDelivery(
+    """A worker with every registered destination's activity, owning their HTTP client and connections
+    (closed on exit); not yet running."""
+    async with delivery_http_client(settings) as http_client, AsyncExitStack() as stack:
+        resources = DeliveryResources(
             settings=settings,
-            subscriptions=subscriptions,
             catalog=catalog,
+            subscriptions=SubscriptionReader(subscriptions),
             http_client=http_client,
-            server_key=server_key,
+            destination_policy=DestinationPolicy(settings.delivery_allowlist),
+            server_key=load_server_key(settings),
         )
-        eventbridge = EventBridgeDelivery(
-            settings=settings, subscriptions=subscriptions, server_key=server_key
-        )
-        yield build_worker(client, settings, delivery=delivery, eventbridge=eventbridge)
+        deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
+        for delivery in deliveries:
+            stack.push_async_callback(delivery.aclose)
+        yield build_worker(client, settings, deliveries=deliveries)
 
 
 async def run_worker(settings: Settings) -> None:

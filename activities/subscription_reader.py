@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.outcomes import final_failure
+from event_triggers.destinations.outcomes import final_failure
 from event_triggers.invocation_models import DeliveryRequest
 from event_triggers.store import Subscription
 from event_triggers.subscription_reads import SubscriptionReads

@@ -6,12 +6,15 @@ derived inside the delivery activity, so they never enter Temporal history.
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from temporalio.common import RetryPolicy
 
+from event_triggers.config import Settings
 from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
 
 WORKFLOW_TYPE = "InvocationWorkflow"
@@ -50,14 +53,55 @@ class RejectionReason(StrEnum):
     NOT_AWAITING_RESPONSE = "NotAwaitingResponse"
 
 
+RETRY_JITTER = 0.2
+"""Each retry delay is drawn from +-20 % of the backoff, so receivers that failed together retry apart."""
+
+
 class RetrySchedule(BaseModel):
-    """How failed deliveries are retried; copied from settings into each workflow so tests can run fast."""
+    """How failed deliveries are retried: copied from settings into each workflow, and from there into
+    each delivery request, so the workflow's ``RetryPolicy`` and the activity's next delay agree."""
 
     initial_interval: timedelta
     backoff: float
     max_interval: timedelta
     fire_and_forget_window: timedelta
     delivery_timeout: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrySchedule:
+        """The schedule every invocation starts with (``EVENT_TRIGGERS_RETRY_*``)."""
+        return cls(
+            initial_interval=settings.retry_initial_interval,
+            backoff=settings.retry_backoff,
+            max_interval=settings.retry_max_interval,
+            fire_and_forget_window=settings.fire_and_forget_retry_window,
+            delivery_timeout=settings.delivery_timeout,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        """The workflow's bound on retries; the activity chooses each delay itself (``next_delay``)."""
+        return RetryPolicy(
+            initial_interval=self.initial_interval,
+            backoff_coefficient=self.backoff,
+            maximum_interval=self.max_interval,
+        )
+
+    def backoff_delay(self, attempt: int) -> timedelta:
+        """The delay after failed attempt ``attempt`` (1-based): exponential, capped at the maximum."""
+        return min(self.initial_interval * (self.backoff ** (attempt - 1)), self.max_interval)
+
+    def next_delay(self, attempt: int) -> timedelta:
+        """``backoff_delay`` with jitter, as the activity asks for it (the workflow cannot draw randoms)."""
+        return self.backoff_delay(attempt) * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+
+    def clamp(self, delay: timedelta) -> timedelta:
+        """A receiver's ``Retry-After`` within [1 s, the maximum interval]."""
+        return min(max(delay, timedelta(seconds=1)), self.max_interval)
+
+
+_ACTIVITIES_BEFORE_REGISTRY = {"HTTP": "deliver_http", "EVENTBRIDGE": "put_eventbridge_event"}
+"""The activity of requests recorded before the destination registry put its name in the request, so
+their histories replay unchanged."""
 
 
 class InvocationRequest(BaseModel):
@@ -72,6 +116,10 @@ class InvocationRequest(BaseModel):
     subscription_revision: int = 0
     """The subscription's revision the invocation started with; its deliveries use it or a newer one
     (0: recorded before revisions existed)."""
+    delivery_activity: str
+    """The destination's activity (the registry's answer at start), so the workflow names no type."""
+    delivery_summary: str = ""
+    """What the Web UI shows for the delivery, e.g. ``POST to subscription hooks``."""
     response_mode: HttpDispatchMode | None
     response_deadline: timedelta
     callback_url: str
@@ -81,6 +129,14 @@ class InvocationRequest(BaseModel):
     retry: RetrySchedule
     local_delivery: bool = True
     """Run the delivery as a local activity: fewer round trips to Temporal, shorter histories."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_before_registry(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "delivery_activity" not in data:
+            kind = data.get("subscription_type", "HTTP")
+            return {**data, "delivery_activity": _ACTIVITIES_BEFORE_REGISTRY.get(kind, "deliver_http")}
+        return data
 
 
 class DeliveryRequest(BaseModel):
@@ -97,6 +153,9 @@ class DeliveryRequest(BaseModel):
     input: dict[str, Any]
     attempt: int = 1
     """1-based; the workflow starts each attempt, so the activity's own attempt counter is always 1."""
+    retry: RetrySchedule | None = None
+    """The invocation's retry schedule; None only in requests scheduled before it travelled here (the
+    activity then uses the settings')."""
     retry_until: datetime | None = None
     """End of the delivery window (the deadline, or 24 h for fire-and-forget): no attempt starts after it.
 

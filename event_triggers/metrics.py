@@ -36,6 +36,7 @@ from temporalio.worker import (
 )
 
 from event_triggers.config import Settings
+from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.errors import Conflict, Gone, InvalidField, NotFound, Unauthorized, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,12 @@ AWAITING_RESPONSE = Gauge(
     "REQUEST_RESPONSE invocations waiting for a subscriber's answer (Temporal visibility, all processes)",
 )
 
-DESTINATIONS = {"deliver_http": "HTTP", "put_eventbridge_event": "EVENTBRIDGE"}
-"""Destination type of each delivery activity (the ``destination`` label)."""
+
+def destination_of(activity_type: str) -> str:
+    """The destination type whose activity this is (the ``destination`` label), per the registry."""
+    by_activity = {item.activity_name: item.type for item in DESTINATIONS.values()}
+    return by_activity.get(activity_type, activity_type)
+
 
 CALLBACK_RESULTS: tuple[tuple[type[Exception], str], ...] = (
     (Unauthorized, "unauthorized"),
@@ -154,7 +159,7 @@ class MetricsInterceptor(Interceptor):
 class _DeliveryMetrics(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         activity_type = activity.info().activity_type
-        destination = DESTINATIONS.get(activity_type, activity_type)
+        destination = destination_of(activity_type)
         began = time.perf_counter()
         error: BaseException | None = None
         try:

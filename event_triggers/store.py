@@ -1,9 +1,10 @@
 """Persistence of subscriptions (SQLAlchemy async; SQLite by default, PostgreSQL with the same code).
 
-Credentials (passwords, bearer tokens, signing secrets) live in their own column, sealed by a
-``SecretSealer`` so they can be encrypted at rest, and are never part of the stored document.
-Every change of a subscription bumps its ``revision``, which invocations carry to name the configuration
-they use. The schema is Alembic's (``event_triggers.migrations``): this module never creates tables.
+Credentials (passwords, bearer tokens, signing secrets; each destination says which config fields are
+secrets) live in their own column, sealed by a ``SecretSealer`` so they can be encrypted at rest, and are
+never part of the stored document. Every change of a subscription bumps its ``revision``, which
+invocations carry to name the configuration they use. The schema is Alembic's
+(``event_triggers.migrations``): this module never creates tables.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
 
 from event_triggers.config import Settings
+from event_triggers.destinations.base import Destination
+from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.keys import secret_box
 from event_triggers.migrations import wait_for_schema
 from event_triggers.models import SubscriptionFields
@@ -86,29 +89,35 @@ class Subscription(SubscriptionFields):
 _SIGNING = "signingSecrets"
 _CLIENT_FIELDS = set(SubscriptionFields.model_fields)
 
-# Where each secret sits inside a subscription document.
-_SECRET_PATHS: tuple[tuple[str, str, str], ...] = (
-    ("httpConfig", "basicAuthConfig", "password"),
-    ("httpConfig", "bearerTokenAuthConfig", "bearerToken"),
-)
+MAX_OLD_SIGNING_SECRETS = 3
+"""Rotated-out secrets kept signing (each until its grace ends); older ones stop at the next rotation."""
+
+
+def _destination_config(document: dict[str, Any]) -> tuple[Destination[Any], dict[str, Any]] | None:
+    """A stored document's destination and its config object (in place), if both exist."""
+    destination = DESTINATIONS.get(document.get("type", ""))
+    config = document.get(destination.config_field) if destination else None
+    return (destination, config) if destination is not None and isinstance(config, dict) else None
 
 
 def _split_secrets(document: dict[str, Any]) -> dict[str, str]:
-    """Remove the secrets from ``document`` (in place) and return them keyed by dotted path."""
-    secrets: dict[str, str] = {}
-    for outer, inner, leaf in _SECRET_PATHS:
-        holder = (document.get(outer) or {}).get(inner)
-        if holder and holder.get(leaf) is not None:
-            secrets[f"{outer}.{inner}.{leaf}"] = holder.pop(leaf)
-    return secrets
+    """Remove the destination's secrets from ``document`` (in place), keyed by dotted path."""
+    found = _destination_config(document)
+    if found is None:
+        return {}
+    destination, config = found
+    return {
+        f"{destination.config_field}.{key}": value for key, value in destination.split_secrets(config).items()
+    }
 
 
 def _merge_secrets(document: dict[str, Any], secrets: dict[str, str]) -> None:
-    for outer, inner, leaf in _SECRET_PATHS:
-        value = secrets.get(f"{outer}.{inner}.{leaf}")
-        holder = (document.get(outer) or {}).get(inner)
-        if value is not None and holder is not None:
-            holder[leaf] = value
+    found = _destination_config(document)
+    if found is not None:
+        destination, config = found
+        prefix = f"{destination.config_field}."
+        own = {key.removeprefix(prefix): value for key, value in secrets.items() if key.startswith(prefix)}
+        destination.merge_secrets(config, own)
 
 
 async def _bump_revision(session: AsyncSession, row: SubscriptionRow) -> None:
@@ -200,7 +209,8 @@ class Store:
     async def rotate_signing_secret(
         self, *, subscription_id: str, new_secret: str, grace: timedelta
     ) -> Subscription | None:
-        """Make ``new_secret`` current; the previous one signs too until ``now + grace``."""
+        """Make ``new_secret`` current; the previous one signs too until ``now + grace`` (at most
+        ``MAX_OLD_SIGNING_SECRETS`` old ones, the newest)."""
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
@@ -211,7 +221,7 @@ class Store:
                 SigningSecret(secret=item.secret, expires=item.expires or now + grace)
                 for item in subscription.signingSecrets
                 if item.expires is None or item.expires > now
-            ]
+            ][:MAX_OLD_SIGNING_SECRETS]
             fields = SubscriptionFields.model_validate(subscription.model_dump(include=_CLIENT_FIELDS))
             values = self._to_row_values(fields, [SigningSecret(secret=new_secret), *kept])
             row.credentials = values["credentials"]

@@ -5,27 +5,22 @@ Routes call these functions; they raise ``event_triggers.errors`` exceptions tha
 
 from __future__ import annotations
 
-import re
+import copy
 import uuid
 from datetime import timedelta
-from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
-import boto3
 import jsonpatch
 from pydantic import TypeAdapter, ValidationError
 
 from event_triggers.catalog import Catalog, TriggerType
+from event_triggers.destinations.registry import DESTINATIONS, config_fields, destination_for
 from event_triggers.errors import Conflict, InvalidField, NotFound
 from event_triggers.filters import check_filter_syntax
 from event_triggers.models import (
-    HttpAuthenticationType,
-    HttpDispatchMode,
     SubscriptionFields,
     SubscriptionPublic,
     SubscriptionReplace,
-    SubscriptionType,
     check_lengths,
     parse_wire,
 )
@@ -35,31 +30,13 @@ from event_triggers.store import Store, Subscription
 
 MAX_RESPONSE_DEADLINE = timedelta(days=7)
 SUBSCRIPTION_LIMITS = {TriggerType.FIRE_AND_FORGET: 50, TriggerType.REQUEST_RESPONSE: 1}
-PATCHABLE_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "enabled",
-        "type",
-        "filter",
-        "responseDeadline",
-        "httpConfig",
-        "eventBridgeConfig",
-    }
-)
-_AWS_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_BASE_PATCHABLE_FIELDS = frozenset({"name", "description", "enabled", "type", "filter", "responseDeadline"})
 _durations = TypeAdapter(timedelta)
 
 
-@cache
-def aws_region_names() -> frozenset[str]:
-    """Every region boto3 knows EventBridge in, across partitions (no network call)."""
-    session = boto3.session.Session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("events", partition_name=partition)
-    )
+def patchable_fields() -> frozenset[str]:
+    """What JSON Patch may touch: the common fields and every destination's config field."""
+    return _BASE_PATCHABLE_FIELDS | config_fields().keys()
 
 
 def parse_response_deadline(value: str) -> timedelta:
@@ -79,18 +56,11 @@ def parse_response_deadline(value: str) -> timedelta:
     return duration
 
 
-def _check_http_url(url: str, *, destinations: DestinationPolicy) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidField("httpConfig.url", "must be an absolute http or https URL")
-    try:
-        destinations.check_url_literal(url)
-    except InvalidField as refused:
-        raise InvalidField("httpConfig.url", refused.reason) from None
-
-
-def _check_fields(fields: SubscriptionFields, *, catalog: Catalog, destinations: DestinationPolicy) -> None:
-    """Rules that hold for any subscription on its own (no store access)."""
+def _check_fields(
+    fields: SubscriptionFields, *, catalog: Catalog, destinations: DestinationPolicy
+) -> SubscriptionFields:
+    """Rules that hold for any subscription on its own (no store access); returns it with its
+    destination's config normalised (defaults filled in)."""
     check_lengths(fields)
     if not fields.name.strip():
         raise InvalidField("name", "must not be empty")
@@ -98,97 +68,63 @@ def _check_fields(fields: SubscriptionFields, *, catalog: Catalog, destinations:
     parse_response_deadline(fields.responseDeadline)
     if fields.filter:
         check_filter_syntax(fields.filter)
-    if fields.type is SubscriptionType.HTTP:
-        if fields.eventBridgeConfig is not None:
-            raise InvalidField("eventBridgeConfig", "must be null for an HTTP subscription")
-        http = fields.httpConfig
-        if http is None:
-            raise InvalidField("httpConfig", "is required for an HTTP subscription")
-        _check_http_url(http.url, destinations=destinations)
-        if trigger.type is TriggerType.FIRE_AND_FORGET and http.httpDispatchMode is not HttpDispatchMode.SYNC:
-            raise InvalidField(
-                "httpConfig.httpDispatchMode",
-                f"must be SYNC (or left out) for the FIRE_AND_FORGET trigger {trigger.id}: "
-                "ASYNC and DYNAMIC are how REQUEST_RESPONSE subscribers answer",
-            )
-        if http.httpAuthenticationType is HttpAuthenticationType.BASIC_AUTH:
-            basic = http.basicAuthConfig
-            if basic is None or not basic.userName:
-                raise InvalidField("httpConfig.basicAuthConfig.userName", "is required for BASIC_AUTH")
-            if not basic.password:
-                raise InvalidField("httpConfig.basicAuthConfig.password", "is required for BASIC_AUTH")
-        if http.httpAuthenticationType is HttpAuthenticationType.BEARER_TOKEN:
-            bearer = http.bearerTokenAuthConfig
-            if bearer is None or not bearer.bearerToken:
-                raise InvalidField(
-                    "httpConfig.bearerTokenAuthConfig.bearerToken", "is required for BEARER_TOKEN"
-                )
-    else:
-        if fields.httpConfig is not None:
-            raise InvalidField("httpConfig", "must be null for an EVENTBRIDGE subscription")
-        bridge = fields.eventBridgeConfig
-        if bridge is None:
-            raise InvalidField("eventBridgeConfig", "is required for an EVENTBRIDGE subscription")
-        if not _AWS_ACCOUNT.match(bridge.awsAccount):
-            raise InvalidField("eventBridgeConfig.awsAccount", "must be a 12-digit AWS account id")
-        if bridge.awsRegion not in aws_region_names():
-            raise InvalidField("eventBridgeConfig.awsRegion", f"'{bridge.awsRegion}' is not an AWS region")
-        if not bridge.eventBusName:
-            raise InvalidField("eventBridgeConfig.eventBusName", "must not be empty")
+    destination = destination_for(fields.type)
+    known = config_fields()
+    for name, value in (fields.model_extra or {}).items():
+        if name not in known:
+            raise InvalidField(name, "is not a known field")
+        if name != destination.config_field and value is not None:
+            raise InvalidField(name, f"must be null when type is {fields.type}")
+    if getattr(fields, destination.config_field, None) is None:
+        raise InvalidField(destination.config_field, f"is required when type is {fields.type}")
+    config = destination.config(fields)
+    check_lengths(config, prefix=f"{destination.config_field}.")
+    destination.check(config, trigger=trigger, destinations=destinations)
+    document = fields.model_dump(include=set(SubscriptionFields.model_fields))
+    document[destination.config_field] = config.model_dump(mode="json")
+    return SubscriptionFields.model_validate(document)
 
 
 def _keep_stored_secrets(fields: SubscriptionFields, stored: Subscription) -> SubscriptionFields:
     """A PUT/PATCH that omits a secret keeps the stored one (reads never return secrets)."""
-    http, old = fields.httpConfig, stored.httpConfig
-    if http is None or old is None:
+    destination = DESTINATIONS.get(fields.type)
+    if destination is None or fields.type != stored.type:
         return fields
-    if http.basicAuthConfig and old.basicAuthConfig and http.basicAuthConfig.password is None:
-        http.basicAuthConfig.password = old.basicAuthConfig.password
-    if (
-        http.bearerTokenAuthConfig
-        and old.bearerTokenAuthConfig
-        and http.bearerTokenAuthConfig.bearerToken is None
-    ):
-        http.bearerTokenAuthConfig.bearerToken = old.bearerTokenAuthConfig.bearerToken
-    if http.httpAuthenticationType is HttpAuthenticationType.BASIC_AUTH and http.basicAuthConfig is None:
-        http.basicAuthConfig = old.basicAuthConfig
-    if (
-        http.httpAuthenticationType is HttpAuthenticationType.BEARER_TOKEN
-        and http.bearerTokenAuthConfig is None
-    ):
-        http.bearerTokenAuthConfig = old.bearerTokenAuthConfig
+    config, old = destination.document(fields), destination.document(stored)
+    if config is not None and old is not None:
+        destination.keep_stored_secrets(config, old)
     return fields
 
 
 def _check_immutable(fields: SubscriptionFields, stored: Subscription) -> None:
     if fields.triggerId != stored.triggerId:
         raise InvalidField("triggerId", "cannot be changed")
-    bridge_before = stored.type is SubscriptionType.EVENTBRIDGE
-    if bridge_before != (fields.type is SubscriptionType.EVENTBRIDGE):
-        raise InvalidField("type", "cannot change to or from EVENTBRIDGE")
-    if bridge_before and fields.eventBridgeConfig and stored.eventBridgeConfig:
-        for name in ("awsAccount", "awsRegion"):
-            if getattr(fields.eventBridgeConfig, name) != getattr(stored.eventBridgeConfig, name):
-                raise InvalidField(f"eventBridgeConfig.{name}", "cannot be changed after creation")
+    if fields.type != stored.type:
+        raise InvalidField("type", f"cannot change from {stored.type} to {fields.type}")
+    destination = destination_for(stored.type)
+    config, old = destination.document(fields), destination.document(stored)
+    if config is not None and old is not None:
+        for name in destination.immutable_fields:
+            if config.get(name) != old.get(name):
+                raise InvalidField(destination.field(name), "cannot be changed after creation")
 
 
 def to_public(subscription: Subscription, *, catalog: Catalog) -> SubscriptionPublic:
-    """The API view: trigger name added, every secret nulled."""
-    document = subscription.model_dump(exclude={"created", "modified"})
-    public = SubscriptionPublic(triggerName=catalog.require(subscription.triggerId).name, **document)
-    if public.httpConfig:
-        if public.httpConfig.basicAuthConfig:
-            public.httpConfig.basicAuthConfig.password = None
-        if public.httpConfig.bearerTokenAuthConfig:
-            public.httpConfig.bearerTokenAuthConfig.bearerToken = None
-    return public
+    """The API view: trigger name added, every destination's config field present, every secret nulled."""
+    server_side = Subscription.model_fields.keys() - SubscriptionFields.model_fields.keys() - {"id"}
+    document = subscription.model_dump(mode="json", exclude=server_side)
+    document.update(dict.fromkeys(config_fields().keys() - document.keys()))
+    destination = DESTINATIONS.get(subscription.type)
+    config = destination.document(subscription) if destination else None
+    if destination is not None and config is not None:
+        document[destination.config_field] = destination.public(copy.deepcopy(config))
+    return SubscriptionPublic(triggerName=catalog.require(subscription.triggerId).name, **document)
 
 
 async def create_subscription(
     *, store: Store, catalog: Catalog, destinations: DestinationPolicy, body: object
 ) -> Subscription:
-    fields = parse_wire(SubscriptionFields, body)
-    _check_fields(fields, catalog=catalog, destinations=destinations)
+    fields = _check_fields(parse_wire(SubscriptionFields, body), catalog=catalog, destinations=destinations)
     trigger = catalog.require(fields.triggerId)
     limit = SUBSCRIPTION_LIMITS[trigger.type]
     if await store.count_subscriptions(trigger_id=trigger.id) >= limit:
@@ -239,7 +175,7 @@ async def patch_subscription(
             pointer = operation.get(key)
             if key == "path" or pointer is not None:
                 field = str(pointer or "").lstrip("/").split("/")[0]
-                if field not in PATCHABLE_FIELDS:
+                if field not in patchable_fields():
                     raise InvalidField(f"[{index}].{key}", f"'{pointer}' is not a patchable field")
     document: dict[str, Any] = to_public(stored, catalog=catalog).model_dump(
         mode="json", exclude={"id", "triggerName"}
@@ -263,8 +199,7 @@ async def _save_update(
     fields: SubscriptionFields,
 ) -> Subscription:
     _check_immutable(fields, stored)
-    fields = _keep_stored_secrets(fields, stored)
-    _check_fields(fields, catalog=catalog, destinations=destinations)
+    fields = _check_fields(_keep_stored_secrets(fields, stored), catalog=catalog, destinations=destinations)
     return await store.replace_subscription(subscription_id=stored.id, fields=fields)
 
 

@@ -18,16 +18,23 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.subscription_reader import SubscriptionReader
 from api.main import create_app
 from api.state import AppState
+from event_triggers.catalog import load_catalog
 from event_triggers.clients import create_client
 from event_triggers.config import Settings
-from event_triggers.keys import PAYLOAD_ENCRYPTION_KEYS, generate_keys
+from event_triggers.destinations.base import DeliveryResources
+from event_triggers.keys import PAYLOAD_ENCRYPTION_KEYS, generate_keys, load_server_key
 from event_triggers.migrations import upgrade_schema
 from event_triggers.security.client_credentials import SCOPES
+from event_triggers.security.ssrf import DestinationPolicy
+from event_triggers.store import Store
+from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.subscriber import Subscriber
 from tests.worker_process import WorkerProcesses
+from worker import delivery_http_client
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEST_KEY_ENVIRONMENT = {
@@ -58,6 +65,20 @@ async def wait_until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {result!r})")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def delivery_resources(settings: Settings, store: Store) -> AsyncIterator[DeliveryResources]:
+    """What a worker gives its delivery activities, for running one activity on its own."""
+    async with delivery_http_client(settings) as http_client:
+        yield DeliveryResources(
+            settings=settings,
+            catalog=load_catalog(),
+            subscriptions=SubscriptionReader(SubscriptionReads(store)),
+            http_client=http_client,
+            destination_policy=DestinationPolicy(settings.delivery_allowlist),
+            server_key=load_server_key(settings),
+        )
 
 
 @pytest.fixture(scope="session")

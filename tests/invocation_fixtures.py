@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from event_triggers.catalog import load_catalog
+from event_triggers.destinations.registry import destination_for
 
 FNF_TRIGGER = "idn:identity-created"
 RR_TRIGGER = "idn:access-request-dynamic-approver"
@@ -37,6 +38,23 @@ async def create_subscription(
     return str(response.json()["id"])
 
 
+async def create_destination_subscription(
+    api: httpx.AsyncClient, *, type_name: str, config: dict[str, Any], trigger_id: str = FNF_TRIGGER
+) -> dict[str, Any]:
+    """A subscription of any registered destination type through the API."""
+    config_field = destination_for(type_name).config_field
+    body = {
+        "name": f"{type_name.lower()} feed",
+        "triggerId": trigger_id,
+        "type": type_name,
+        config_field: config,
+    }
+    response = await api.post("/trigger-subscriptions/v1", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
 async def start(
     api: httpx.AsyncClient, *, trigger_id: str, payload: dict[str, Any], **headers: str
 ) -> list[dict[str, Any]]:
@@ -63,3 +81,17 @@ def error_text(response: httpx.Response) -> str:
     body = response.json()
     assert set(body) >= {"detailCode", "trackingId", "messages"}, body
     return str(body["messages"][0]["text"])
+
+
+async def complete_by_callback(api: httpx.AsyncClient, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Answer a REQUEST_RESPONSE invocation as a queue consumer does: POST the output to the callback
+    named in the message's ``_metadata``, with its secret; returns the finished invocation."""
+    invocation_id = metadata["invocationId"]
+    assert metadata["responseMode"] == "async"
+    assert metadata["callbackURL"].endswith(f"/trigger-invocations/v1/{invocation_id}/complete")
+    response = await api.post(
+        f"/trigger-invocations/v1/{invocation_id}/complete",
+        json={"secret": metadata["secret"], "output": RR_OUTPUT},
+    )
+    assert response.status_code == 204, response.text
+    return await finished(api, invocation_id)

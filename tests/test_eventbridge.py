@@ -8,40 +8,35 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.eventbridge import (
-    CREDENTIALS_REFRESH_MARGIN,
-    CachedClient,
-    EventBridgeDelivery,
-    aws_failure,
-    put_events_failure,
-)
 from event_triggers.config import Settings
-from event_triggers.errors import PayloadTooLarge
-from event_triggers.eventbridge import (
+from event_triggers.destinations.aws import CREDENTIALS_REFRESH_MARGIN, AwsClients, CachedClient, aws_failure
+from event_triggers.destinations.eventbridge import (
+    EVENTBRIDGE,
     MAX_ENTRY_BYTES,
+    EventBridgeConfig,
     check_entry_size,
     event_source,
-    eventbridge_entry,
     eventbridge_entry_size,
-    eventbridge_metadata,
+    put_events_failure,
 )
+from event_triggers.errors import PayloadTooLarge
 from event_triggers.invocation_models import DeliveryRequest
-from event_triggers.models import EventBridgeConfig, TriggerType
-from event_triggers.subscription_reads import SubscriptionReads
-from tests.conftest import RunningApi, free_port
+from event_triggers.models import HttpDispatchMode, TriggerType
+from tests.conftest import RunningApi, delivery_resources, free_port
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
     RR_INPUT,
     RR_OUTPUT,
     RR_TRIGGER,
+    create_destination_subscription,
     error_text,
     start,
 )
@@ -61,16 +56,10 @@ CONFIG = EventBridgeConfig(awsAccount=DEFAULT_ACCOUNT, awsRegion=REGION, eventBu
 async def create_eventbridge_subscription(
     api: httpx.AsyncClient, *, trigger_id: str = FNF_TRIGGER, **config: str
 ) -> dict[str, Any]:
-    body = {
-        "name": f"bus {config.get('eventBusName', 'default')}",
-        "triggerId": trigger_id,
-        "type": "EVENTBRIDGE",
-        "eventBridgeConfig": {"awsAccount": DEFAULT_ACCOUNT, "awsRegion": REGION, **config},
-    }
-    response = await api.post(SUBSCRIPTIONS, json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
+    config = {"awsAccount": DEFAULT_ACCOUNT, "awsRegion": REGION, **config}
+    return await create_destination_subscription(
+        api, type_name="EVENTBRIDGE", config=config, trigger_id=trigger_id
+    )
 
 
 async def invocation(api: httpx.AsyncClient, invocation_id: str, *, wait: float = 0) -> dict[str, Any]:
@@ -88,22 +77,20 @@ def test_source_names_prefix_subscription_and_trigger_halves() -> None:
     assert source == "event-triggers/sub-1/idn/identity-created"
 
 
-def test_request_response_entry_has_callback_and_secret_but_no_response_mode_and_no_nulls() -> None:
-    metadata = eventbridge_metadata(
+def test_request_response_entry_has_callback_and_secret_but_no_response_mode_and_no_nulls(
+    settings: Settings,
+) -> None:
+    request = DeliveryRequest(
         invocation_id="inv-1",
         trigger_id=RR_TRIGGER,
         trigger_kind=TriggerType.REQUEST_RESPONSE,
-        callback_url="http://api/trigger-invocations/v1/inv-1/complete",
-        secret="s3cret",
-    )
-    entry = eventbridge_entry(
-        source_prefix="event-triggers",
-        config=CONFIG,
         subscription_id="sub-1",
-        trigger_id=RR_TRIGGER,
-        payload={"a": None, "b": {"c": None, "d": [1, None]}},
-        metadata=metadata,
+        response_mode=EVENTBRIDGE.response_mode(CONFIG),
+        callback_url="http://api/trigger-invocations/v1/inv-1/complete",
+        input={"a": None, "b": {"c": None, "d": [1, None]}},
     )
+    assert request.response_mode is HttpDispatchMode.ASYNC
+    entry = EVENTBRIDGE.entry(CONFIG, request, subscription_id="sub-1", secret="s3cret", settings=settings)
     assert entry == {
         "Source": "event-triggers/sub-1/idn/access-request-dynamic-approver",
         "DetailType": RR_TRIGGER,
@@ -143,7 +130,7 @@ def test_entry_size_counts_utf8_bytes_and_the_limit_is_256_kb() -> None:
     ],
 )
 def test_aws_errors_are_retryable_only_when_a_later_attempt_may_succeed(code: str, retryable: bool) -> None:
-    failure = aws_failure(code, "details")
+    failure = aws_failure("EventBridge", code, "details")
     assert failure.non_retryable is not retryable
     assert (failure.type, failure.message) == (code, f"EventBridge delivery failed: {code}: details")
 
@@ -165,14 +152,12 @@ def test_a_200_answer_with_a_failed_entry_is_a_failure() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_clients_are_reused_per_region_and_role_until_credentials_near_expiry(settings: Settings) -> None:
-    delivery = EventBridgeDelivery(
-        settings=settings, subscriptions=cast(SubscriptionReads, None), server_key=b"key"
-    )
+    clients = AwsClients("events", settings=settings)
     role_arn = "arn:aws:iam::111111111111:role/publisher"
-    assumed = delivery.events_client(region=REGION, role_arn=role_arn)
-    assert delivery.events_client(region=REGION, role_arn=role_arn) is assumed
-    assert delivery.events_client(region=REGION, role_arn=None) is not assumed
-    assert delivery.events_client(region="us-east-1", role_arn=role_arn) is not assumed
+    assumed = clients.client(region=REGION, role_arn=role_arn)
+    assert clients.client(region=REGION, role_arn=role_arn) is assumed
+    assert clients.client(region=REGION, role_arn=None) is not assumed
+    assert clients.client(region="us-east-1", role_arn=role_arn) is not assumed
     now = datetime.now(UTC)
     assert not CachedClient(client=assumed, expires=now + CREDENTIALS_REFRESH_MARGIN / 2).fresh(now)
     assert CachedClient(client=assumed, expires=now + CREDENTIALS_REFRESH_MARGIN * 2).fresh(now)
@@ -279,9 +264,6 @@ async def test_activity_refuses_an_oversized_entry_before_sending(
 ) -> None:
     inbox = EventBridgeInbox.create()
     subscription = await create_eventbridge_subscription(api, eventBusName=inbox.bus_name)
-    delivery = EventBridgeDelivery(
-        settings=settings, subscriptions=running_api.state.subscriptions, server_key=b"key"
-    )
     request = DeliveryRequest(
         invocation_id="00000000-0000-0000-0000-000000000001",
         trigger_id=FNF_TRIGGER,
@@ -291,8 +273,10 @@ async def test_activity_refuses_an_oversized_entry_before_sending(
         callback_url="http://127.0.0.1/complete",
         input={**FNF_INPUT, "attributes": {"notes": "x" * MAX_ENTRY_BYTES}},
     )
-    with pytest.raises(ApplicationError) as refused:
-        await ActivityEnvironment().run(delivery.put_eventbridge_event, request)
+    async with delivery_resources(settings, running_api.state.store) as resources:
+        delivery = EVENTBRIDGE.activity(resources)
+        with pytest.raises(ApplicationError) as refused:
+            await ActivityEnvironment().run(delivery.definition, request)
     assert refused.value.non_retryable
     assert refused.value.type == "EventTooLarge"
     assert "over EventBridge's limit of 262144 bytes" in refused.value.message

@@ -9,6 +9,7 @@ import pytest
 
 from event_triggers import __version__
 from event_triggers.config import Settings
+from tests.conftest import RunningApi
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -108,14 +109,23 @@ async def test_400_fails_at_once_with_status_and_body(api: httpx.AsyncClient, su
     assert len(subscriber.received(path)) == 1, "a 4xx is not retried"
 
 
-async def test_429_retry_after_is_honoured(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
-    path = subscriber.new_path(Reply(status=429, headers={"Retry-After": "2"}))
-    await create_subscription(api, url=subscriber.url(path))
-    [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
-    assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
-    first, second = subscriber.received(path)
+async def test_retry_after_is_honoured_within_the_maximum_interval(
+    make_settings: Callable[..., Settings], sqlite_url: str, subscriber: Subscriber
+) -> None:
+    settings = make_settings(database_url=sqlite_url, retry_max_interval="PT5S")
+    async with RunningApi(settings) as running, await running.client() as api:
+        honoured = subscriber.new_path(Reply(status=429, headers={"Retry-After": "2"}))
+        clamped = subscriber.new_path(Reply(status=503, headers={"Retry-After": "86400"}))
+        for path in (honoured, clamped):
+            await create_subscription(api, url=subscriber.url(path))
+        invocations = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+        for invocation in invocations:
+            # A day's Retry-After is cut to the 5 s maximum interval, or this would not complete.
+            assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
+    first, second = subscriber.received(honoured)
     # The settings' own backoff would retry after about 0.2 s.
     assert second.received_at - first.received_at >= 1.9
+    assert len(subscriber.received(clamped)) == 2
 
 
 async def test_sync_subscriber_slower_than_the_limit_fails(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 
 from event_triggers.config import Settings
+from event_triggers.destinations.http import HTTP
 from event_triggers.models import SubscriptionFields
 from event_triggers.security.secret_box import generate_key
 from event_triggers.store import Store
@@ -48,9 +49,10 @@ async def test_credentials_encrypted_at_rest_and_key_rotation(
     )
     try:
         loaded = await rotated.get_subscription("s1")
-        assert loaded is not None and loaded.httpConfig is not None
-        assert loaded.httpConfig.bearerTokenAuthConfig is not None
-        assert loaded.httpConfig.bearerTokenAuthConfig.bearerToken == "tok-very-secret"
+        assert loaded is not None
+        config = HTTP.config(loaded)
+        assert config.bearerTokenAuthConfig is not None
+        assert config.bearerTokenAuthConfig.bearerToken == "tok-very-secret"
         await rotated.replace_subscription(subscription_id="s1", fields=fields)
         async with rotated.engine.connect() as connection:
             credentials = (

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from event_triggers.config import Settings
+from event_triggers.destinations.http import HTTP
 from event_triggers.models import SubscriptionFields
 from event_triggers.store import Store
 from event_triggers.subscription_reads import SubscriptionReads
@@ -49,7 +50,7 @@ async def replicas(settings: Settings) -> AsyncIterator[tuple[CountingStore, Sto
 
 async def urls(reads: SubscriptionReads) -> dict[str, str]:
     subscriptions = await reads.enabled_for_trigger(TRIGGER)
-    return {item.name: item.httpConfig.url for item in subscriptions if item.httpConfig}
+    return {item.name: HTTP.config(item).url for item in subscriptions}
 
 
 async def test_every_start_sees_another_replicas_last_edit(replicas: tuple[CountingStore, Store]) -> None:
@@ -99,8 +100,8 @@ async def test_a_delivery_never_uses_a_copy_older_than_its_revision(
     )
     assert edited.revision == 2
     newer = await reads.for_delivery("a", revision=2, fresh=False)
-    assert newer is not None and newer.revision == 2 and newer.httpConfig is not None
-    assert newer.httpConfig.url == "https://new.example.com", "a newer required revision reads the store"
+    assert newer is not None and newer.revision == 2
+    assert HTTP.config(newer).url == "https://new.example.com", "a newer required revision reads the store"
 
     await other.rotate_signing_secret(subscription_id="a", new_secret="whsec_bmV3", grace=timedelta(0))
     retry = await reads.for_delivery("a", revision=1, fresh=True)

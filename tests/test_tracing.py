@@ -12,12 +12,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from activities.eventbridge import EventBridgeDelivery
 from event_triggers.config import Settings
+from event_triggers.destinations.eventbridge import EVENTBRIDGE
 from event_triggers.store import Store
-from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.tracing import tracer_provider_from_environment, use_tracer_provider
-from tests.conftest import RunningApi
+from tests.conftest import RunningApi, delivery_resources
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
 from tests.moto_server import REGION, aws, moto_endpoint  # noqa: F401 (fixtures used by name)
 from tests.subscriber import Subscriber
@@ -85,9 +84,8 @@ async def test_put_events_carries_the_trace_header(
     provider, _ = traced
     store = await Store.open(settings)
     try:
-        client = EventBridgeDelivery(
-            settings=settings, subscriptions=SubscriptionReads(store), server_key=b"k" * 32
-        ).events_client(region=REGION, role_arn=None)
+        async with delivery_resources(settings, store) as resources:
+            client = EVENTBRIDGE.activity(resources).clients.client(region=REGION, role_arn=None)
         sent: list[bytes] = []
         client.meta.events.register(
             "before-send.events.PutEvents", lambda request, **_: sent.append(request.body)

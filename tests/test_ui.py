@@ -12,9 +12,9 @@ import httpx
 from api.ui.forms import destination_sections, form_values, read_subscription_form
 from api.ui.session import COOKIE_NAME
 from event_triggers.clients import NewClient, create_client
+from event_triggers.destinations.registry import DESTINATIONS, config_fields
 from event_triggers.invocation_models import InvocationStatus
 from event_triggers.invocations import reads
-from event_triggers.models import SubscriptionFields, SubscriptionType
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SCOPES, SUBSCRIPTIONS_READ
 from tests.conftest import RunningApi, wait_until
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
@@ -205,11 +205,9 @@ async def test_form_errors_name_the_field_and_keep_the_values(running_api: Runni
 
 def test_form_offers_every_destination_type_of_the_api() -> None:
     sections = destination_sections()
-    assert [section.shown_when.value for section in sections if section.shown_when] == [
-        item.value for item in SubscriptionType
-    ]
+    assert [section.shown_when.value for section in sections if section.shown_when] == list(DESTINATIONS)
     for section in sections:
-        assert section.name in SubscriptionFields.model_fields
+        assert section.name in config_fields()
         assert all(
             control.name.startswith(f"{section.name}.")
             for control in section.walk()

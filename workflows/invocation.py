@@ -32,11 +32,9 @@ with workflow.unsafe.imports_passed_through():
         InvocationStatus,
         RejectionReason,
     )
-    from event_triggers.models import HttpDispatchMode, SubscriptionType, TriggerType
+    from event_triggers.models import HttpDispatchMode, TriggerType
     from event_triggers.temporal import INVOCATION_STATUS
 
-DELIVERY_ACTIVITY = "deliver_http"
-EVENTBRIDGE_ACTIVITY = "put_eventbridge_event"
 TIMED_OUT_MESSAGE = "invocation timed out"
 START_TO_CLOSE_MARGIN = timedelta(seconds=5)
 """Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
@@ -172,15 +170,11 @@ class InvocationWorkflow:
             response_mode=request.response_mode,
             callback_url=request.callback_url,
             input=request.input,
+            retry=retry,
             retry_until=retry_until,
         )
         if not workflow.patched(ATTEMPT_LOG_PATCH):
-            retry_policy = RetryPolicy(
-                initial_interval=retry.initial_interval,
-                backoff_coefficient=retry.backoff,
-                maximum_interval=retry.max_interval,
-            )
-            return await self._attempt(request, delivery, window=window, retry_policy=retry_policy)
+            return await self._attempt(request, delivery, window=window, retry_policy=retry.retry_policy())
         while True:
             attempt = self._attempt_count + 1
             scheduled = workflow.now()
@@ -224,20 +218,15 @@ class InvocationWorkflow:
         window: timedelta,
         retry_policy: RetryPolicy,
     ) -> DeliveryResult:
-        activity, summary = (
-            (EVENTBRIDGE_ACTIVITY, f"PutEvents for subscription {request.subscription_name}")
-            if request.subscription_type == SubscriptionType.EVENTBRIDGE
-            else (DELIVERY_ACTIVITY, f"POST to subscription {request.subscription_name}")
-        )
         execute = workflow.execute_local_activity if request.local_delivery else workflow.execute_activity
         result: DeliveryResult = await execute(
-            activity,
+            request.delivery_activity,
             delivery,
             result_type=DeliveryResult,
             schedule_to_close_timeout=max(window, timedelta(milliseconds=1)),
             start_to_close_timeout=request.retry.delivery_timeout + START_TO_CLOSE_MARGIN,
             retry_policy=retry_policy,
-            summary=summary,
+            summary=request.delivery_summary or None,
         )
         return result
 
@@ -249,8 +238,7 @@ class InvocationWorkflow:
         failure = _cause(error)
         delay = failure.next_retry_delay if isinstance(failure, ApplicationError) else None
         if delay is None:
-            retry = self._request.retry
-            delay = min(retry.initial_interval * retry.backoff ** (attempt - 1), retry.max_interval)
+            delay = self._request.retry.backoff_delay(attempt)
         return delay if workflow.now() + delay < retry_until else None
 
     def _record_attempt(

@@ -15,6 +15,7 @@ from api.deps import (
     StoreDep,
 )
 from event_triggers import subscriptions as service
+from event_triggers.destinations.registry import destination_for
 from event_triggers.filters import validate_filter
 from event_triggers.models import (
     SigningSecretRotated,
@@ -22,7 +23,6 @@ from event_triggers.models import (
     SubscriptionFields,
     SubscriptionPublic,
     SubscriptionReplace,
-    SubscriptionType,
     ValidateFilterRequest,
     ValidateFilterResult,
 )
@@ -37,12 +37,13 @@ SUBSCRIPTION_SORTERS = {"triggerId", "triggerName"}
 async def create_subscription(
     body: SubscriptionFields, store: StoreDep, catalog: CatalogDep, state: StateDep
 ) -> SubscriptionCreated:
-    """Creates a subscription; an HTTP one gets its webhook signing secret here, shown this once."""
+    """Creates a subscription; one whose deliveries are signed (HTTP) gets its signing secret, shown once."""
     subscription = await service.create_subscription(
         store=store, catalog=catalog, destinations=state.destinations, body=body
     )
     public = service.to_public(subscription, catalog=catalog)
-    secret = subscription.signingSecrets[0].secret if subscription.type is SubscriptionType.HTTP else None
+    signs = destination_for(subscription.type).signs_deliveries
+    secret = subscription.signingSecrets[0].secret if signs else None
     return SubscriptionCreated(**public.model_dump(), signingSecret=secret)
 
 

@@ -1,8 +1,8 @@
 """The subscription form, derived from the API's models: control names are the API's JSON paths.
 
-A destination type's settings are the ``<type>Config`` field of ``SubscriptionFields`` (``HTTP`` ->
-``httpConfig``, ``EVENTBRIDGE`` -> ``eventBridgeConfig``), so a destination type added to the API appears
-in the form without touching the UI. Likewise an authentication type selects its ``<type>Config``
+A destination type's settings are its registered destination's config model, under its config field
+(``HTTP`` -> ``httpConfig``, ``SQS`` -> ``sqsConfig``), so a destination type added to the registry
+appears in the form without touching the UI. Likewise an authentication type selects its ``<type>Config``
 group (``BASIC_AUTH`` -> ``basicAuthConfig``).
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from event_triggers.models import HttpDispatchMode, SubscriptionFields, SubscriptionType
+from event_triggers.destinations.registry import DESTINATIONS
+from event_triggers.models import HttpDispatchMode
 
 _LABELS = {
     "url": "URL",
@@ -137,22 +138,16 @@ def _model_fields(model: type[BaseModel], *, prefix: str) -> tuple[FormField, ..
 @cache
 def destination_sections() -> tuple[FormField, ...]:
     """One fieldset per destination type the API offers, each shown while ``type`` selects it."""
-    sections = []
-    for destination in SubscriptionType:
-        config = _config_field_for(destination.value, SubscriptionFields.model_fields)
-        if config is None:
-            raise LookupError(f"SubscriptionFields has no {destination.value} config field")
-        model = _unwrap(SubscriptionFields.model_fields[config].annotation)
-        sections.append(
-            FormField(
-                name=config,
-                label=f"{destination.value} settings",
-                kind="group",
-                children=_model_fields(model, prefix=config),
-                shown_when=ShownWhen("type", destination.value),
-            )
+    return tuple(
+        FormField(
+            name=destination.config_field,
+            label=f"{destination.type} settings",
+            kind="group",
+            children=_model_fields(destination.config_model, prefix=destination.config_field),
+            shown_when=ShownWhen("type", destination.type),
         )
-    return tuple(sections)
+        for destination in DESTINATIONS.values()
+    )
 
 
 def _set_path(document: dict[str, Any], path: str, value: Any) -> None:

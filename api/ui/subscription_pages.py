@@ -20,11 +20,12 @@ from api.ui.rendering import UiRoute, redirect, render
 from api.ui.session import CSRF_FIELD, ChangeSessionDep, SessionDep, UiSession
 from event_triggers import subscriptions as service
 from event_triggers.catalog import Catalog, TriggerType
+from event_triggers.destinations.registry import DESTINATIONS, destination_for
 from event_triggers.errors import DomainError, InvalidField, NotFound
 from event_triggers.filters import validate_filter
 from event_triggers.invocations import reads
 from event_triggers.invocations.start import start_test_invocations
-from event_triggers.models import SubscriptionType, ValidateFilterRequest, ValidateFilterResult, parse_wire
+from event_triggers.models import ValidateFilterRequest, ValidateFilterResult, parse_wire
 from event_triggers.security.client_credentials import (
     INVOCATION_STATUS_MANAGE,
     SUBSCRIPTIONS_MANAGE,
@@ -74,7 +75,7 @@ def _form_page(
         {
             "section": "subscriptions",
             "triggers": catalog.all(),
-            "types": [item.value for item in SubscriptionType],
+            "types": list(DESTINATIONS),
             "sections": destination_sections(),
             "values": values,
             "errors": errors,
@@ -116,7 +117,7 @@ async def new_subscription(
     request: Request, session: SessionDep, catalog: CatalogDep, triggerId: str = ""
 ) -> Response:
     session.require(SUBSCRIPTIONS_MANAGE)
-    values = {"triggerId": triggerId, "type": SubscriptionType.HTTP.value, "responseDeadline": "PT1H"}
+    values = {"triggerId": triggerId, "type": next(iter(DESTINATIONS)), "responseDeadline": "PT1H"}
     values["enabled"] = "true"
     return _form_page(request, session=session, catalog=catalog, values=values, errors={}, subscription=None)
 
@@ -141,7 +142,7 @@ async def create_subscription(
             errors=errors,
             subscription=None,
         )
-    secret = created.signingSecrets[0].secret if created.type is SubscriptionType.HTTP else None
+    secret = created.signingSecrets[0].secret if destination_for(created.type).signs_deliveries else None
     return render(
         request,
         "secret.html",

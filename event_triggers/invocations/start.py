@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -23,12 +22,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from event_triggers.catalog import TriggerDefinition
-from event_triggers.config import Settings
+from event_triggers.destinations.base import STAND_IN_INVOCATION_ID, STAND_IN_SECRET, Destination
+from event_triggers.destinations.registry import destination_for
 from event_triggers.errors import InvalidField, Unavailable
-from event_triggers.eventbridge import check_start_entry_size
 from event_triggers.filters import filter_matches
 from event_triggers.invocation_models import (
     WORKFLOW_TYPE,
+    DeliveryRequest,
     Invocation,
     InvocationRequest,
     InvocationStatus,
@@ -37,7 +37,7 @@ from event_triggers.invocation_models import (
 )
 from event_triggers.invocations.context import InvocationContext, callback_url
 from event_triggers.metrics import timed_start
-from event_triggers.models import HttpDispatchMode, SubscriptionType, TriggerType
+from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.store import Subscription
 from event_triggers.subscriptions import parse_response_deadline
@@ -46,12 +46,12 @@ from event_triggers.temporal import INVOCATION_STATUS, INVOCATION_TYPE, SUBSCRIP
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f3c2a8e-3c1e-4c55-9a57-9d1d3e1f0b7a")
 
 
-def _response_mode(trigger: TriggerDefinition, subscription: Subscription) -> HttpDispatchMode | None:
+def _response_mode(
+    trigger: TriggerDefinition, destination: Destination[Any], config: WireModel
+) -> HttpDispatchMode | None:
     if trigger.type is TriggerType.FIRE_AND_FORGET:
         return None
-    if subscription.type is SubscriptionType.EVENTBRIDGE or subscription.httpConfig is None:
-        return HttpDispatchMode.ASYNC
-    return subscription.httpConfig.httpDispatchMode
+    return destination.response_mode(config)
 
 
 def _invocation_id(idempotency_key: str | None, trigger_id: str, subscription_id: str) -> str:
@@ -60,21 +60,12 @@ def _invocation_id(idempotency_key: str | None, trigger_id: str, subscription_id
     return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{idempotency_key}\n{trigger_id}\n{subscription_id}"))
 
 
-def _retry_schedule(settings: Settings) -> RetrySchedule:
-    return RetrySchedule(
-        initial_interval=settings.retry_initial_interval,
-        backoff=settings.retry_backoff,
-        max_interval=settings.retry_max_interval,
-        fire_and_forget_window=settings.fire_and_forget_retry_window,
-        delivery_timeout=settings.delivery_timeout,
-    )
-
-
 async def _start_one(
     context: InvocationContext,
     *,
     trigger: TriggerDefinition,
     subscription: Subscription,
+    mode: HttpDispatchMode | None,
     payload: dict[str, Any],
     content_json: dict[str, Any],
     invocation_type: InvocationType,
@@ -82,14 +73,16 @@ async def _start_one(
 ) -> Invocation:
     settings = context.settings
     invocation_id = _invocation_id(idempotency_key, trigger.id, subscription.id)
-    mode = _response_mode(trigger, subscription)
+    destination = destination_for(subscription.type)
     request = InvocationRequest(
         invocation_id=invocation_id,
         trigger_id=trigger.id,
         trigger_kind=trigger.type,
         subscription_id=subscription.id,
         subscription_name=subscription.name,
-        subscription_type=subscription.type.value,
+        subscription_type=subscription.type,
+        delivery_activity=destination.activity_name,
+        delivery_summary=f"{destination.summary_verb} subscription {subscription.name}",
         subscription_revision=subscription.revision,
         response_mode=mode,
         response_deadline=parse_response_deadline(subscription.responseDeadline),
@@ -97,7 +90,7 @@ async def _start_one(
         invocation_type=invocation_type,
         input=payload,
         content_json=content_json,
-        retry=_retry_schedule(settings),
+        retry=RetrySchedule.from_settings(settings),
         local_delivery=settings.local_delivery,
     )
     memo = {
@@ -134,6 +127,32 @@ async def _start_one(
     return Invocation(id=invocation_id, triggerId=trigger.id, secret=secret, contentJson=content_json)
 
 
+def _checked_response_mode(
+    context: InvocationContext,
+    trigger: TriggerDefinition,
+    subscription: Subscription,
+    payload: dict[str, Any],
+) -> HttpDispatchMode | None:
+    """The subscription's response mode, once its destination confirmed the message fits (else 413,
+    before anything starts). Stand-ins of the real lengths (invocation id, secret) make the size exact."""
+    destination = destination_for(subscription.type)
+    config = destination.config(subscription)
+    mode = _response_mode(trigger, destination, config)
+    stand_in = DeliveryRequest.model_construct(
+        invocation_id=STAND_IN_INVOCATION_ID,
+        trigger_id=trigger.id,
+        trigger_kind=trigger.type,
+        subscription_id=subscription.id,
+        response_mode=mode,
+        callback_url=callback_url(context.settings, STAND_IN_INVOCATION_ID),
+        input=payload,
+    )
+    destination.check_size(
+        config, stand_in, subscription_id=subscription.id, settings=context.settings, secret=STAND_IN_SECRET
+    )
+    return mode
+
+
 async def _fan_out(
     context: InvocationContext,
     *,
@@ -145,15 +164,7 @@ async def _fan_out(
     idempotency_key: str | None = None,
 ) -> list[Invocation]:
     matching = [item for item in subscriptions if filter_matches(item.filter, payload)]
-    for subscription in matching:  # 413 before anything starts
-        check_start_entry_size(
-            source_prefix=context.settings.eventbridge_source_prefix,
-            subscription=subscription,
-            trigger_id=trigger.id,
-            trigger_kind=trigger.type,
-            payload=payload,
-            callback_url_for=functools.partial(callback_url, context.settings),
-        )
+    modes = [_checked_response_mode(context, trigger, subscription, payload) for subscription in matching]
     try:
         return list(
             await asyncio.gather(
@@ -162,12 +173,13 @@ async def _fan_out(
                         context,
                         trigger=trigger,
                         subscription=subscription,
+                        mode=mode,
                         payload=payload,
                         content_json=content_json,
                         invocation_type=invocation_type,
                         idempotency_key=idempotency_key,
                     )
-                    for subscription in matching
+                    for subscription, mode in zip(matching, modes, strict=True)
                 )
             )
         )
