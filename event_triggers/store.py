@@ -81,13 +81,17 @@ class Subscription(SubscriptionFields):
     revision: int = 1
     signingSecrets: list[SigningSecret] = []
 
+    def client_fields(self) -> SubscriptionFields:
+        """What a client set, the destination's config included; none of the server-side members."""
+        return SubscriptionFields.model_validate(self.model_dump(exclude=_SERVER_SIDE_FIELDS))
+
     def active_signing_secrets(self, now: datetime) -> list[str]:
         """The secrets a delivery is signed with: the current one, plus old ones in their grace period."""
         return [item.secret for item in self.signingSecrets if item.expires is None or item.expires > now]
 
 
 _SIGNING = "signingSecrets"
-_CLIENT_FIELDS = set(SubscriptionFields.model_fields)
+_SERVER_SIDE_FIELDS = Subscription.model_fields.keys() - SubscriptionFields.model_fields.keys()
 
 MAX_OLD_SIGNING_SECRETS = 3
 """Rotated-out secrets kept signing (each until its grace ends); older ones stop at the next rotation."""
@@ -222,7 +226,7 @@ class Store:
                 for item in subscription.signingSecrets
                 if item.expires is None or item.expires > now
             ][:MAX_OLD_SIGNING_SECRETS]
-            fields = SubscriptionFields.model_validate(subscription.model_dump(include=_CLIENT_FIELDS))
+            fields = subscription.client_fields()
             values = self._to_row_values(fields, [SigningSecret(secret=new_secret), *kept])
             row.credentials = values["credentials"]
             row.modified = now

@@ -111,8 +111,7 @@ def _check_immutable(fields: SubscriptionFields, stored: Subscription) -> None:
 
 def to_public(subscription: Subscription, *, catalog: Catalog) -> SubscriptionPublic:
     """The API view: trigger name added, every destination's config field present, every secret nulled."""
-    server_side = Subscription.model_fields.keys() - SubscriptionFields.model_fields.keys() - {"id"}
-    document = subscription.model_dump(mode="json", exclude=server_side)
+    document = {"id": subscription.id, **subscription.client_fields().model_dump(mode="json")}
     document.update(dict.fromkeys(config_fields().keys() - document.keys()))
     destination = DESTINATIONS.get(subscription.type)
     config = destination.document(subscription) if destination else None

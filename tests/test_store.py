@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import text
 
@@ -65,3 +66,38 @@ async def test_credentials_encrypted_at_rest_and_key_rotation(
         assert await rotated.get_subscription("s1") is None
     finally:
         await rotated.close()
+
+
+async def test_rotations_keep_credentials_and_at_most_three_old_signing_secrets(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    fields = SubscriptionFields.model_validate(
+        {
+            "name": "feed",
+            "triggerId": "idn:identity-created",
+            "type": "HTTP",
+            "httpConfig": {
+                "url": "https://hooks.example.com",
+                "httpAuthenticationType": "BEARER_TOKEN",
+                "bearerTokenAuthConfig": {"bearerToken": "tok-kept"},
+            },
+        }
+    )
+    store = await Store.open(make_settings(database_url=sqlite_url))
+    try:
+        await store.add_subscription(subscription_id="s1", fields=fields, signing_secret="whsec_MA==")
+        for number in range(1, 6):
+            rotated = await store.rotate_signing_secret(
+                subscription_id="s1", new_secret=f"whsec_{number}", grace=timedelta(hours=1)
+            )
+        assert rotated is not None
+        assert [item.secret for item in rotated.signingSecrets] == [
+            "whsec_5",
+            "whsec_4",
+            "whsec_3",
+            "whsec_2",
+        ], "the current secret and the newest three old ones"
+        token = HTTP.config(rotated).bearerTokenAuthConfig
+        assert token is not None and token.bearerToken == "tok-kept", "a rotation keeps the credentials"
+    finally:
+        await store.close()
