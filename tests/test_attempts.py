@@ -133,13 +133,19 @@ async def test_unknown_invocation_is_404_and_reading_needs_the_status_scope(
 async def test_attempts_survive_a_killed_worker(
     make_settings: Callable[..., Settings], sqlite_url: str, subscriber: Subscriber, tmp_path: Path
 ) -> None:
-    settings = make_settings(database_url=sqlite_url, embedded_worker=False)
+    # The retry schedule travels with the invocation: the API's settings give the 3 s backoff.
+    settings = make_settings(
+        database_url=sqlite_url,
+        embedded_worker=False,
+        retry_initial_interval="PT3S",
+        retry_max_interval="PT5S",
+    )
     workers = WorkerProcesses(settings, tmp_path)
     try:
         async with RunningApi(settings) as running, await running.client() as api:
             path = subscriber.new_path(Reply(status=503), Reply(status=503))
             await create_subscription(api, url=subscriber.url(path))
-            first = workers.start(retry_initial_interval="PT3S")
+            first = workers.start()
             [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
             await subscriber.wait_for(path, 1, within=30)
 
