@@ -209,8 +209,19 @@ class RunningApi:
 
     async def __aenter__(self) -> RunningApi:
         self._task = asyncio.create_task(self.server.serve())
-        await wait_until(self._started, timeout=60)  # a first start in a process is slow under load
+        try:
+            await wait_until(self._started, timeout=60)  # a first start in a process is slow under load
+        except BaseException:
+            await self._abandon()
+            raise
         return self
+
+    async def _abandon(self) -> None:
+        """Stop a server that did not start: left running, it would block the session loop's close."""
+        assert self._task is not None
+        self.server.should_exit = True
+        self._task.cancel()
+        await asyncio.wait({self._task}, timeout=10)
 
     async def _started(self) -> bool:
         if self._task is not None and self._task.done():
