@@ -19,11 +19,8 @@ def key_setting(*entries: tuple[str, bytes]) -> str:
     return ",".join(f"{key_id}:{base64.b64encode(key).decode()}" for key_id, key in entries)
 
 
-async def test_credentials_encrypted_at_rest_and_key_rotation(
-    make_settings: Callable[..., Settings], database_url: str
-) -> None:
-    old_key, new_key = ("k1", generate_key()), ("k2", generate_key())
-    fields = SubscriptionFields.model_validate(
+def bearer_subscription(token: str) -> SubscriptionFields:
+    return SubscriptionFields.model_validate(
         {
             "name": "feed",
             "triggerId": "idn:identity-created",
@@ -31,10 +28,17 @@ async def test_credentials_encrypted_at_rest_and_key_rotation(
             "httpConfig": {
                 "url": "https://hooks.example.com",
                 "httpAuthenticationType": "BEARER_TOKEN",
-                "bearerTokenAuthConfig": {"bearerToken": "tok-very-secret"},
+                "bearerTokenAuthConfig": {"bearerToken": token},
             },
         }
     )
+
+
+async def test_credentials_encrypted_at_rest_and_key_rotation(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    old_key, new_key = ("k1", generate_key()), ("k2", generate_key())
+    fields = bearer_subscription("tok-very-secret")
     store = await Store.open(make_settings(database_url=database_url, secret_keys=key_setting(old_key)))
     try:
         await store.add_subscription(subscription_id="s1", fields=fields, signing_secret="whsec_dGVzdA==")
@@ -71,18 +75,7 @@ async def test_credentials_encrypted_at_rest_and_key_rotation(
 async def test_rotations_keep_credentials_and_at_most_three_old_signing_secrets(
     make_settings: Callable[..., Settings], sqlite_url: str
 ) -> None:
-    fields = SubscriptionFields.model_validate(
-        {
-            "name": "feed",
-            "triggerId": "idn:identity-created",
-            "type": "HTTP",
-            "httpConfig": {
-                "url": "https://hooks.example.com",
-                "httpAuthenticationType": "BEARER_TOKEN",
-                "bearerTokenAuthConfig": {"bearerToken": "tok-kept"},
-            },
-        }
-    )
+    fields = bearer_subscription("tok-kept")
     store = await Store.open(make_settings(database_url=sqlite_url))
     try:
         await store.add_subscription(subscription_id="s1", fields=fields, signing_secret="whsec_MA==")
