@@ -6,8 +6,9 @@ nothing is installed: no middleware, no interceptor, no header, so tracing off c
 
 When on: the API request (continuing a producer's ``traceparent``), the workflow start, the workflow and
 each delivery attempt are spans of one trace per event (Temporal's ``TracingInterceptor`` carries the
-context through workflow headers); each HTTP delivery carries the delivery's W3C ``traceparent`` and each
-EventBridge entry its ``TraceHeader``, so a subscriber can join the trace.
+context through workflow headers); each HTTP delivery carries the delivery's W3C ``traceparent``, each SQS
+and RabbitMQ message the same value as a ``traceparent`` attribute/header and each EventBridge entry its
+``TraceHeader``, so a subscriber can join the trace.
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     W3C.inject(carrier)
     return carrier.get(TRACEPARENT)
+
+
+def trace_headers() -> dict[str, str]:
+    """``{"traceparent": ...}`` for a queue message's headers or attributes; empty when not traced."""
+    traceparent = current_traceparent()
+    return {TRACEPARENT: traceparent} if traceparent is not None else {}
 
 
 async def add_traceparent(request: httpx.Request) -> None:

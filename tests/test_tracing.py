@@ -1,5 +1,6 @@
 """OpenTelemetry: one start is one trace from the producer's request to the subscriber (in-memory exporter),
-EventBridge entries carry the trace header, and nothing is traced or sent when tracing is not configured."""
+queue messages and EventBridge entries carry the trace context, and nothing is traced or sent when tracing
+is not configured."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.conftest import RunningApi, delivery_resources
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
 from tests.moto_server import REGION, aws, moto_endpoint  # noqa: F401 (fixtures used by name)
 from tests.subscriber import Subscriber
+from tests.test_rabbitmq import Inbox, create_rabbitmq_subscription, inbox  # noqa: F401 (fixture)
+from tests.test_sqs import create_queue, create_sqs_subscription, receive
 
 PRODUCER_SPAN_ID = "00f067aa0ba902b7"
 
@@ -132,3 +135,34 @@ def test_tracing_follows_the_otel_environment(monkeypatch: pytest.MonkeyPatch) -
     provider.shutdown()
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert tracer_provider_from_environment("event-triggers-api") is None
+
+
+@pytest.mark.usefixtures("aws")
+async def test_queue_messages_carry_the_traceparent(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+    settings: Settings,
+    inbox: Inbox,  # noqa: F811 (the fixture)
+) -> None:
+    _, exporter = traced
+    trace_id = uuid.uuid4().hex
+    queue_url = create_queue()
+    async with RunningApi(settings) as running, await running.client() as api:
+        await create_sqs_subscription(api, queue_url)
+        await create_rabbitmq_subscription(api, inbox)
+        invocations = await start(
+            api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT, traceparent=f"00-{trace_id}-{PRODUCER_SPAN_ID}-01"
+        )
+        for invocation in invocations:
+            assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
+    sqs_traceparent = (await receive(queue_url))["MessageAttributes"]["traceparent"]["StringValue"]
+    rabbitmq_traceparent = (await inbox.receive()).headers["traceparent"]
+    attempts = {
+        hex_ids(span)[1]
+        for span in exporter.get_finished_spans()
+        if span.name.startswith("RunActivity:") and hex_ids(span)[0] == trace_id
+    }
+    for traceparent in (sqs_traceparent, rabbitmq_traceparent):
+        assert isinstance(traceparent, str)
+        _, received_trace_id, span_id, _ = traceparent.split("-")
+        assert received_trace_id == trace_id
+        assert span_id in attempts

@@ -25,6 +25,7 @@ from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 from event_triggers.models import URL_MAX, MaxLength, WireModel
 from event_triggers.security.ssrf import DestinationPolicy, DestinationRefused
+from event_triggers.tracing import trace_headers
 
 if TYPE_CHECKING:
     pass
@@ -176,7 +177,11 @@ class RabbitMqDelivery(DeliveryActivity[RabbitMqDestination]):
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=request.invocation_id,
-            headers={"triggerId": request.trigger_id, "invocationId": request.invocation_id},
+            headers={
+                "triggerId": request.trigger_id,
+                "invocationId": request.invocation_id,
+                **trace_headers(),
+            },
         )
         where = f"exchange '{config.exchange}' with routing key '{config.routingKey}'"
         timeout = self.resources.settings.delivery_timeout.total_seconds()

@@ -24,6 +24,7 @@ from event_triggers.errors import InvalidField, PayloadTooLarge
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 from event_triggers.models import NAME_MAX, ROLE_ARN_MAX, URL_MAX, MaxLength, WireModel
 from event_triggers.security.ssrf import DestinationPolicy
+from event_triggers.tracing import trace_headers
 
 if TYPE_CHECKING:
     pass
@@ -54,10 +55,9 @@ class SqsConfig(WireModel):
 
 
 def message_attributes(request: DeliveryRequest) -> dict[str, dict[str, str]]:
-    return {
-        "triggerId": {"DataType": "String", "StringValue": request.trigger_id},
-        "invocationId": {"DataType": "String", "StringValue": request.invocation_id},
-    }
+    """Trigger and invocation ids, and the delivery's ``traceparent`` when tracing is on."""
+    values = {"triggerId": request.trigger_id, "invocationId": request.invocation_id, **trace_headers()}
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
 def message_size(body: str, attributes: dict[str, dict[str, str]]) -> int:
