@@ -33,7 +33,8 @@ def _run_setup(args: argparse.Namespace) -> int:
     from event_triggers.temporal import connect, register_search_attributes
 
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database_url is None:  # the SQLite file lives in the data dir
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     before, after = asyncio.run(upgrade_schema(settings.effective_database_url))
     moved = f"{before or 'empty'} -> {after}" if before != after else f"{after} (already current)"
     print(f"store schema: {moved}", flush=True)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Invocation engine (docs/invocations.md)
     embedded_worker: bool = True
     """Run a worker inside the API process too, which lets starts be eager (no round trip to a worker)."""
+    workflow_task_timeout: timedelta = timedelta(seconds=10)
+    """How long Temporal waits for a worker that took a workflow task before giving it to another: what a
+    killed process costs its in-flight invocations (Temporal's default; lower it with CPU to spare)."""
     local_delivery: bool = True
     """Deliver as a local activity: fewer Temporal round trips per invocation, shorter histories."""
     complete_rpc_timeout: timedelta = timedelta(seconds=5)

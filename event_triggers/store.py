@@ -146,7 +146,8 @@ class Store:
         Waits up to ``settings.schema_wait`` for ``event-triggers setup`` to migrate the schema, then
         raises ``SchemaNotReady`` naming it.
         """
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.database_url is None:  # the SQLite file lives in the data dir
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(settings.effective_database_url, pool_pre_ping=True)
         try:
             await wait_for_schema(engine, within=settings.schema_wait)

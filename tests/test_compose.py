@@ -137,3 +137,8 @@ def test_grafana_is_provisioned_from_the_repository(services: dict[str, Any]) ->
     )["datasources"][0]
     assert datasource["url"] == "http://prometheus:9090"
     assert (ROOT / "deploy/grafana/dashboards/event-triggers.json").is_file()
+
+
+def test_api_replicas_leave_delivery_to_the_workers(services: dict[str, Any]) -> None:
+    assert environment(services["api"])["EVENT_TRIGGERS_EMBEDDED_WORKER"] == "false"
+    assert "EVENT_TRIGGERS_EMBEDDED_WORKER" not in environment(services["worker"])

@@ -32,7 +32,8 @@ def process_environment(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcesses:
-    """Starts ``event-triggers worker`` processes and makes sure none outlives the test."""
+    """Starts ``event-triggers worker`` processes (or another command) and makes sure none outlives the
+    test."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
         self._environment = process_environment(settings)
@@ -40,16 +41,18 @@ class WorkerProcesses:
         self.started: list[subprocess.Popen[bytes]] = []
 
     def log_path(self, index: int) -> Path:
-        """Where the ``index``-th worker's stdout and stderr go."""
+        """Where the ``index``-th process's stdout and stderr go."""
         return self._log_dir / f"worker-{index}.log"
 
-    def start(self, **settings: str) -> subprocess.Popen[bytes]:
-        """A worker process; ``settings`` add EVENT_TRIGGERS_* variables (``log_format="json"``)."""
+    def start(self, *arguments: str, cwd: Path | None = None, **settings: str) -> subprocess.Popen[bytes]:
+        """An ``event-triggers <arguments>`` process (default: ``worker``); ``settings`` add
+        EVENT_TRIGGERS_* variables (``log_format="json"``)."""
         log = self.log_path(len(self.started)).open("wb")
         extra = {f"EVENT_TRIGGERS_{key.upper()}": value for key, value in settings.items()}
         process = subprocess.Popen(
-            [sys.executable, "-m", "event_triggers.cli", "worker"],
+            [sys.executable, "-m", "event_triggers.cli", *(arguments or ("worker",))],
             env={**self._environment, **extra},
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -118,6 +118,7 @@ async def _start_one(
             memo=memo,
             static_summary=f"{trigger.name} ({trigger.id}) to subscription {subscription.name}",
             request_eager_start=settings.embedded_worker,
+            task_timeout=settings.workflow_task_timeout,
         )
     secret = (
         invocation_secret(server_key=context.server_key, invocation_id=invocation_id)
