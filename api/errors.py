@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,12 +31,18 @@ _DETAIL_CODES = {
 }
 
 
-def error_response(status_code: int, text: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
+def _message(text: str) -> dict[str, str]:
+    return {"locale": "en-US", "localeOrigin": "DEFAULT", "text": text}
+
+
+def error_response(
+    status_code: int, text: str, *, headers: dict[str, str] | None = None, causes: Sequence[str] = ()
+) -> JSONResponse:
     body = {
         "detailCode": _DETAIL_CODES.get(status_code, str(status_code)),
         "trackingId": uuid.uuid4().hex,
-        "messages": [{"locale": "en-US", "localeOrigin": "DEFAULT", "text": text}],
-        "causes": [],
+        "messages": [_message(text)],
+        "causes": [_message(cause) for cause in causes],
     }
     return JSONResponse(body, status_code=status_code, headers=headers)
 
@@ -60,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": str(exc.retry_after)}
         elif isinstance(exc, Unauthorized):
             headers = {"WWW-Authenticate": "Bearer"}
-        return error_response(exc.status_code, exc.message, headers=headers)
+        return error_response(exc.status_code, exc.message, headers=headers, causes=exc.causes)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DomainError(Exception):
     """Base class: a problem the caller can fix, reported with a 4xx."""
 
     status_code = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, causes: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.causes = list(causes)
+        """Details, one per item (SailPoint's ``causes``), e.g. each subscription a partial start missed."""
 
 
 class InvalidField(DomainError):
@@ -55,6 +59,6 @@ class Unavailable(DomainError):
 
     status_code = 503
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int = 1, *, causes: Sequence[str] = ()) -> None:
+        super().__init__(message, causes=causes)
         self.retry_after = retry_after

@@ -48,6 +48,11 @@ async def complete_invocation(
         raise InvalidField("output", "is required (or error, to fail the invocation)")
     if output is not None and error is not None:
         raise InvalidField("error", "cannot be sent together with output")
+    # An answer Temporal could not carry would terminate the workflow: refuse it, the invocation waits on.
+    limits = await context.payload_limits.get()
+    limits.check_document(
+        "output" if output is not None else "error", output if output is not None else error
+    )
     if output is not None:
         trigger = context.catalog.require(description.typed_search_attributes.get(TRIGGER_ID) or "")
         trigger.validate_output(output)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
 from event_triggers.catalog import Catalog
 from event_triggers.config import Settings
+from event_triggers.payload_limits import NamespacePayloadLimits
 from event_triggers.store import Store
 from event_triggers.subscription_reads import SubscriptionReads
 
@@ -23,6 +24,10 @@ class InvocationContext:
     server_key: bytes
     subscriptions: SubscriptionReads
     """The process's one subscription reader (its embedded worker reads through it too)."""
+    payload_limits: NamespacePayloadLimits = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payload_limits", NamespacePayloadLimits(self.client))
 
 
 def callback_url(settings: Settings, invocation_id: str) -> str:

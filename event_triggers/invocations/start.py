@@ -38,6 +38,7 @@ from event_triggers.invocation_models import (
 from event_triggers.invocations.context import InvocationContext, callback_url
 from event_triggers.metrics import timed_start
 from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
+from event_triggers.payload_limits import PayloadLimits
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.store import Subscription
 from event_triggers.subscriptions import parse_response_deadline
@@ -70,6 +71,7 @@ async def _start_one(
     content_json: dict[str, Any],
     invocation_type: InvocationType,
     idempotency_key: str | None,
+    limits: PayloadLimits,
 ) -> Invocation:
     settings = context.settings
     invocation_id = _invocation_id(idempotency_key, trigger.id, subscription.id)
@@ -98,6 +100,9 @@ async def _start_one(
         "subscriptionName": subscription.name,
         "startInvocationInput": {"triggerId": trigger.id, "input": payload, "contentJson": content_json},
     }
+    problem = limits.start_problem(request=request, memo=memo)
+    if problem is not None:
+        raise StartRefused(problem)
     # A closed invocation with the same id is an idempotent repeat: answer with the same invocation.
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await context.client.start_workflow(
@@ -165,27 +170,61 @@ async def _fan_out(
     idempotency_key: str | None = None,
 ) -> list[Invocation]:
     matching = [item for item in subscriptions if filter_matches(item.filter, payload)]
+    if not matching:
+        return []
+    limits = await context.payload_limits.get()
+    # 413 before anything starts
+    limits.check_document("input", {"input": payload, "contentJson": content_json})
     modes = [_checked_response_mode(context, trigger, subscription, payload) for subscription in matching]
-    try:
-        return list(
-            await asyncio.gather(
-                *(
-                    _start_one(
-                        context,
-                        trigger=trigger,
-                        subscription=subscription,
-                        mode=mode,
-                        payload=payload,
-                        content_json=content_json,
-                        invocation_type=invocation_type,
-                        idempotency_key=idempotency_key,
-                    )
-                    for subscription, mode in zip(matching, modes, strict=True)
-                )
+    results = await asyncio.gather(
+        *(
+            _start_one(
+                context,
+                trigger=trigger,
+                subscription=subscription,
+                mode=mode,
+                payload=payload,
+                content_json=content_json,
+                invocation_type=invocation_type,
+                idempotency_key=idempotency_key,
+                limits=limits,
             )
-        )
-    except RPCError as exc:
-        raise Unavailable(f"cannot start invocations: {exc.message}") from exc
+            for subscription, mode in zip(matching, modes, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    started = [result for result in results if isinstance(result, Invocation)]
+    if len(started) == len(matching):
+        return started
+    raise _partial_start(list(zip(matching, results, strict=True)), idempotency_key=idempotency_key)
+
+
+class StartRefused(Exception):
+    """One invocation that cannot be started (the others of the event still are)."""
+
+
+def _partial_start(
+    outcomes: list[tuple[Subscription, Invocation | BaseException]], *, idempotency_key: str | None
+) -> Unavailable:
+    """503 naming the subscriptions whose invocation started and those whose did not (and why)."""
+    causes, started = [], 0
+    for subscription, outcome in outcomes:
+        if isinstance(outcome, Invocation):
+            started += 1
+            causes.append(f"started: subscription {subscription.id} (invocation {outcome.id})")
+        elif isinstance(outcome, StartRefused | RPCError):
+            reason = outcome.message if isinstance(outcome, RPCError) else str(outcome)
+            causes.append(f"not started: subscription {subscription.id}: {reason}")
+        else:
+            raise outcome  # our own bug: a 500 with a traceback, not a retry hint
+    retry = (
+        "retry with the same Idempotency-Key to start only the missing ones"
+        if idempotency_key is not None
+        else "a retry without an Idempotency-Key starts all of them again"
+    )
+    return Unavailable(
+        f"started {started} of {len(outcomes)} invocations: {'; '.join(causes)}; {retry}", causes=causes
+    )
 
 
 @timed_start
