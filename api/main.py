@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.deps import require_body_media_type
 from api.errors import install_error_handlers
 from api.middleware import RequestBodyLimit
+from api.openapi import install_openapi
 from api.routes import codec, health, invocations, metrics, oauth, subscriptions, triggers
 from api.state import AppState
 from api.ui import install_ui
@@ -96,8 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         dependencies=[Depends(require_body_media_type)],
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_openapi(app)
     instrument_app(app)
     if app_settings.log_format == "json":
         app.add_middleware(LogIdsMiddleware)

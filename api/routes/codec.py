@@ -5,11 +5,17 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from api.deps import ReadInvocationStatus, StateDep
+from api.openapi import AUTHENTICATED, WITH_BODY, error_responses
 from event_triggers.errors import NotFound
 from event_triggers.security.payload_codec import codec_endpoint_transform
 from event_triggers.temporal import payload_codec
 
-router = APIRouter(prefix="/codec", tags=["Temporal codec"], dependencies=[ReadInvocationStatus])
+router = APIRouter(
+    prefix="/codec",
+    tags=["Temporal codec"],
+    dependencies=[ReadInvocationStatus],
+    responses=error_responses(*AUTHENTICATED, *WITH_BODY, 404),
+)
 
 
 async def _transform(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import StateDep
 from event_triggers.errors import Unavailable
 
 router = APIRouter(tags=["Health"])
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    problems: dict[str, str] | None = None
+    """What does not answer (``store``, ``temporal``) and why; only when unavailable."""
 
 
 @router.get("/health")
@@ -17,7 +26,13 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={
+        200: {"model": Readiness, "description": "The store and Temporal answer."},
+        503: {"model": Readiness, "description": "The store or Temporal does not answer."},
+    },
+)
 async def ready(state: StateDep) -> JSONResponse:
     """200 only when both the store and Temporal answer; 503 names what does not."""
     problems: dict[str, str] = {}

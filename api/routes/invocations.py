@@ -17,6 +17,7 @@ from api.deps import (
     ReadInvocationStatus,
     StateDep,
 )
+from api.openapi import AUTHENTICATED, WITH_BODY, error_responses
 from event_triggers.invocation_models import (
     CompleteInvocationBody,
     DeliveryAttempt,
@@ -50,7 +51,10 @@ def _invocations_response(invocations: list[Invocation]) -> Any:
     dependencies=[CreateInvocations],
     response_model=list[Invocation],
     response_model_exclude_none=True,
-    responses={204: {"description": "no enabled subscription matches the event"}},
+    responses={
+        204: {"description": "no enabled subscription matches the event"},
+        **error_responses(*AUTHENTICATED, *WITH_BODY, 503),
+    },
 )
 async def start_invocations(
     body: StartInvocationBody,
@@ -72,7 +76,10 @@ async def start_invocations(
     dependencies=[ManageInvocationStatus],
     response_model=list[Invocation],
     response_model_exclude_none=True,
-    responses={204: {"description": "no subscription of the trigger matches"}},
+    responses={
+        204: {"description": "no subscription of the trigger matches"},
+        **error_responses(*AUTHENTICATED, *WITH_BODY, 503),
+    },
 )
 async def start_test_invocations(body: TestInvocationBody, context: ContextDep) -> Any:
     invocations = await start.start_test_invocations(
@@ -85,7 +92,9 @@ async def start_test_invocations(body: TestInvocationBody, context: ContextDep) 
     return _invocations_response(invocations)
 
 
-@router.get("/status", dependencies=[ReadInvocationStatus])
+@router.get(
+    "/status", dependencies=[ReadInvocationStatus], responses=error_responses(*AUTHENTICATED, 400, 503)
+)
 async def list_invocation_statuses(
     context: ContextDep, params: CollectionDep, response: Response
 ) -> list[dict[str, Any]]:
@@ -104,7 +113,11 @@ async def list_invocation_statuses(
     return [dict(item) for item in page]
 
 
-@router.post("/{invocation_id}/complete", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{invocation_id}/complete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(*WITH_BODY, 401, 404, 409, 410, 503),
+)
 async def complete_invocation(invocation_id: str, body: CompleteInvocationBody, context: ContextDep) -> None:
     """Authenticated by the invocation secret, which the subscriber received in ``_metadata``."""
     await completion.complete_invocation(
@@ -116,13 +129,21 @@ async def complete_invocation(invocation_id: str, body: CompleteInvocationBody, 
     )
 
 
-@router.get("/{invocation_id}/attempts", dependencies=[ReadInvocationStatus])
+@router.get(
+    "/{invocation_id}/attempts",
+    dependencies=[ReadInvocationStatus],
+    responses=error_responses(*AUTHENTICATED, 404, 503),
+)
 async def list_invocation_attempts(invocation_id: str, context: ContextDep) -> list[DeliveryAttempt]:
     """Every delivery attempt, oldest first (an extension: docs/operator-loop.md)."""
     return await reads.list_attempts(context=context, invocation_id=invocation_id)
 
 
-@router.get("/{invocation_id}", dependencies=[ReadInvocationStatus])
+@router.get(
+    "/{invocation_id}",
+    dependencies=[ReadInvocationStatus],
+    responses=error_responses(*AUTHENTICATED, 400, 404, 503),
+)
 async def get_invocation(
     invocation_id: str,
     context: ContextDep,

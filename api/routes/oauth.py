@@ -7,6 +7,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 
 from api.deps import SettingsDep, StoreDep
+from api.openapi import WITH_BODY, error_responses
 from event_triggers.clients import issue_client_token
 from event_triggers.errors import InvalidField, Unauthorized
 
@@ -21,7 +22,7 @@ class TokenResponse(BaseModel):
     scope: str
 
 
-@router.post("/oauth/token")
+@router.post("/oauth/token", responses=error_responses(*WITH_BODY, 401))
 async def token(
     store: StoreDep,
     settings: SettingsDep,

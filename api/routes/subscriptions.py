@@ -14,6 +14,7 @@ from api.deps import (
     StateDep,
     StoreDep,
 )
+from api.openapi import AUTHENTICATED, WITH_BODY, error_responses
 from event_triggers import subscriptions as service
 from event_triggers.destinations.registry import destination_for
 from event_triggers.filters import validate_filter
@@ -27,13 +28,20 @@ from event_triggers.models import (
     ValidateFilterResult,
 )
 
-router = APIRouter(prefix="/trigger-subscriptions/v1", tags=["Subscriptions"])
+router = APIRouter(
+    prefix="/trigger-subscriptions/v1", tags=["Subscriptions"], responses=error_responses(*AUTHENTICATED)
+)
 
 SUBSCRIPTION_FILTERS = {"id": {"eq"}, "triggerId": {"eq"}, "type": {"eq", "le"}}
 SUBSCRIPTION_SORTERS = {"triggerId", "triggerName"}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ManageSubscriptions])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[ManageSubscriptions],
+    responses=error_responses(*WITH_BODY, 409),
+)
 async def create_subscription(
     body: SubscriptionFields, store: StoreDep, catalog: CatalogDep, state: StateDep
 ) -> SubscriptionCreated:
@@ -47,7 +55,11 @@ async def create_subscription(
     return SubscriptionCreated(**public.model_dump(), signingSecret=secret)
 
 
-@router.post("/{subscription_id}/rotate-signing-secret", dependencies=[ManageSubscriptions])
+@router.post(
+    "/{subscription_id}/rotate-signing-secret",
+    dependencies=[ManageSubscriptions],
+    responses=error_responses(404),
+)
 async def rotate_signing_secret(
     subscription_id: str, store: StoreDep, settings: SettingsDep
 ) -> SigningSecretRotated:
@@ -61,7 +73,7 @@ async def rotate_signing_secret(
     )
 
 
-@router.get("", dependencies=[ReadSubscriptions])
+@router.get("", dependencies=[ReadSubscriptions], responses=error_responses(400))
 async def list_subscriptions(
     store: StoreDep, catalog: CatalogDep, params: CollectionDep, response: Response
 ) -> list[Mapping[str, Any]]:
@@ -74,18 +86,25 @@ async def list_subscriptions(
     )
 
 
-@router.post("/validate-filter", dependencies=[ManageSubscriptions], response_model_exclude_none=True)
+@router.post(
+    "/validate-filter",
+    dependencies=[ManageSubscriptions],
+    response_model_exclude_none=True,
+    responses=error_responses(*WITH_BODY),
+)
 async def check_filter(body: ValidateFilterRequest) -> ValidateFilterResult:
     return validate_filter(expression=body.filter, data=body.input)
 
 
-@router.get("/{subscription_id}", dependencies=[ReadSubscriptions])
+@router.get("/{subscription_id}", dependencies=[ReadSubscriptions], responses=error_responses(404))
 async def get_subscription(subscription_id: str, store: StoreDep, catalog: CatalogDep) -> SubscriptionPublic:
     subscription = await service.require_subscription(store=store, subscription_id=subscription_id)
     return service.to_public(subscription, catalog=catalog)
 
 
-@router.put("/{subscription_id}", dependencies=[ManageSubscriptions])
+@router.put(
+    "/{subscription_id}", dependencies=[ManageSubscriptions], responses=error_responses(*WITH_BODY, 404)
+)
 async def replace_subscription(
     subscription_id: str, body: SubscriptionReplace, store: StoreDep, catalog: CatalogDep, state: StateDep
 ) -> SubscriptionPublic:
@@ -99,7 +118,9 @@ async def replace_subscription(
     return service.to_public(subscription, catalog=catalog)
 
 
-@router.patch("/{subscription_id}", dependencies=[ManageSubscriptions])
+@router.patch(
+    "/{subscription_id}", dependencies=[ManageSubscriptions], responses=error_responses(*WITH_BODY, 404)
+)
 async def patch_subscription(
     subscription_id: str,
     operations: Annotated[list[Any], Body(media_type="application/json-patch+json")],
@@ -119,7 +140,10 @@ async def patch_subscription(
 
 
 @router.delete(
-    "/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[ManageSubscriptions]
+    "/{subscription_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[ManageSubscriptions],
+    responses=error_responses(404),
 )
 async def delete_subscription(subscription_id: str, store: StoreDep) -> None:
     await service.delete_subscription(store=store, subscription_id=subscription_id)

@@ -6,8 +6,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import CatalogDep, CollectionDep, ReadSubscriptions
+from api.openapi import AUTHENTICATED, error_responses
 
-router = APIRouter(prefix="/triggers/v1", tags=["Triggers"], dependencies=[ReadSubscriptions])
+router = APIRouter(
+    prefix="/triggers/v1",
+    tags=["Triggers"],
+    dependencies=[ReadSubscriptions],
+    responses=error_responses(*AUTHENTICATED, 400),
+)
 
 TRIGGER_FILTERS = {"id": {"eq", "ge", "le"}}
 TRIGGER_SORTERS = {"id", "name"}
