@@ -7,14 +7,12 @@ server error, every status documented for its operation, every response body mat
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import subprocess
 import sys
-import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +24,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from api.main import create_app
+from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
-from tests.conftest import free_port
+from event_triggers.store import Store
+from tests.conftest import free_port, module_settings, wait_until
 
 EXAMPLES_PER_OPERATION = 55
 MIN_REQUESTS = 1000
@@ -44,63 +44,60 @@ class FuzzedApi:
     """Responses per (operation, status code)."""
 
 
-def _wait_for_health(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the API exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the API did not become healthy within 60 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
-def fuzzed_api(tmp_path_factory: pytest.TempPathFactory, temporal_address: str) -> Iterator[FuzzedApi]:
-    data_dir = tmp_path_factory.mktemp("fuzz")
-    port = free_port()
+async def fuzzed_api(
+    tmp_path_factory: pytest.TempPathFactory, temporal_address: str
+) -> AsyncIterator[FuzzedApi]:
+    settings = await module_settings(tmp_path_factory, temporal_address, "fuzz", api_port=free_port())
+    store = await Store.open(settings)
+    try:
+        client = await create_client(store=store, name="fuzz", scopes=sorted(SCOPES))
+    finally:
+        await store.close()
     env = {
         **os.environ,
-        "EVENT_TRIGGERS_DATA_DIR": str(data_dir),
+        "EVENT_TRIGGERS_DATA_DIR": str(settings.data_dir),
+        "EVENT_TRIGGERS_DATABASE_URL": settings.effective_database_url,
         "EVENT_TRIGGERS_TEMPORAL_ADDRESS": temporal_address,
-        "EVENT_TRIGGERS_TASK_QUEUE": f"fuzz-{uuid.uuid4().hex[:8]}",
-        "EVENT_TRIGGERS_API_PORT": str(port),
+        "EVENT_TRIGGERS_TASK_QUEUE": settings.task_queue,
+        "EVENT_TRIGGERS_API_PORT": str(settings.api_port),
     }
-    command = [sys.executable, "-m", "event_triggers.cli"]
-    created = subprocess.run(
-        [
-            *command,
-            "clients",
-            "create",
-            "--name",
-            "fuzz",
-            "--json",
-            *(f"--scope={scope}" for scope in SCOPES),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    client = json.loads(created.stdout)
-    log = data_dir / "api.log"
+    log = settings.data_dir / "api.log"
     with log.open("wb") as output:
-        process = subprocess.Popen([*command, "api"], env=env, stdout=output, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_health(base_url, process, log)
-        token = httpx.post(
-            f"{base_url}/oauth/token", data={"grant_type": "client_credentials", **client}, timeout=30
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "event_triggers.cli",
+            "api",
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
+    base_url = f"http://127.0.0.1:{settings.api_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+
+            async def healthy() -> bool:
+                assert process.returncode is None, f"the API exited:\n{log.read_text()}"
+                try:
+                    return (await http.get("/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(healthy, timeout=90, interval=0.2)
+            token = await http.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client.client_id,
+                    "client_secret": client.client_secret,
+                },
+            )
         token.raise_for_status()
         yield FuzzedApi(base_url, {"Authorization": f"Bearer {token.json()['access_token']}"}, log)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        await asyncio.wait_for(process.wait(), timeout=30)
 
 
 DOCUMENT = create_app(Settings()).openapi()
