@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -102,13 +101,15 @@ async def test_a_start_that_fails_part_way_names_both_sides_and_a_keyed_retry_co
     good_id = await create_subscription(api, url=subscriber.url(good_path))
     broken_id = await create_subscription(api, url=subscriber.url(fixed_path))
     # A row written before names were bounded: its start alone would be over Temporal's limits.
-    store = running_api.state.store
-    stored = await store.get_subscription(broken_id)
-    assert stored is not None
-    legacy: dict[str, Any] = stored.model_dump(include=set(SubscriptionFields.model_fields))
-    await store.replace_subscription(
-        subscription_id=broken_id, fields=SubscriptionFields(**{**legacy, "name": "n" * (3 * MIB)})
+    legacy = SubscriptionFields.model_validate(
+        {
+            "name": "n" * (3 * MIB),
+            "triggerId": FNF_TRIGGER,
+            "type": "HTTP",
+            "httpConfig": {"url": subscriber.url(fixed_path), "httpDispatchMode": "SYNC"},
+        }
     )
+    await running_api.state.store.replace_subscription(subscription_id=broken_id, fields=legacy)
 
     key = {"Idempotency-Key": "partial-1"}
     body = {"triggerId": FNF_TRIGGER, "input": FNF_INPUT, "contentJson": {}}
