@@ -28,7 +28,7 @@ from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.store import Store
-from tests.conftest import free_port, module_settings, wait_until
+from tests.conftest import TEST_KEY_ENVIRONMENT, TEST_KEYS, free_port, module_settings, wait_until
 
 EXAMPLES_PER_OPERATION = 55
 MIN_REQUESTS = 1000
@@ -61,6 +61,8 @@ async def fuzzed_api(
         "EVENT_TRIGGERS_TEMPORAL_ADDRESS": temporal_address,
         "EVENT_TRIGGERS_TASK_QUEUE": settings.task_queue,
         "EVENT_TRIGGERS_API_PORT": str(settings.api_port),
+        "EVENT_TRIGGERS_PUBLIC_BASE_URL": f"http://127.0.0.1:{settings.api_port}",
+        **TEST_KEY_ENVIRONMENT,
     }
     log = settings.data_dir / "api.log"
     with log.open("wb") as output:
@@ -100,7 +102,7 @@ async def fuzzed_api(
         await asyncio.wait_for(process.wait(), timeout=30)
 
 
-DOCUMENT = create_app(Settings()).openapi()
+DOCUMENT = create_app(Settings.model_validate({"dev_mode": True, **TEST_KEYS})).openapi()
 """The document the app serves at /openapi.json (``test_the_served_document_is_the_fuzzed_one``)."""
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
