@@ -98,7 +98,7 @@ async def fill_http_subscription(page: Page, *, name: str, url: str, trigger_nam
     await page.goto("/ui/subscriptions/new")
     await page.get_by_label("Trigger").select_option(label=trigger_name)
     await page.get_by_label("Name", exact=True).fill(name)
-    await page.get_by_label("URL").fill(url)
+    await page.get_by_role("textbox", name="URL", exact=True).fill(url)
 
 
 async def test_login_create_send_test_event_and_rotate(
@@ -142,7 +142,7 @@ async def test_api_error_shows_next_to_its_field(page: Page, admin: NewClient) -
         page, name="Broken", url="ftp://example.com/hook", trigger_name="Identity Created (FIRE_AND_FORGET)"
     )
     await page.get_by_role("button", name="Create subscription").click()
-    url_field = page.get_by_label("URL")
+    url_field = page.get_by_role("textbox", name="URL", exact=True)
     await expect(url_field).to_have_attribute("aria-invalid", "true")
     error = page.locator("#error-httpConfig\\.url")
     await expect(error).to_contain_text("must be an absolute http or https URL")

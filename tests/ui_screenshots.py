@@ -126,11 +126,13 @@ async def _photograph(
 
         await page.goto(f"/ui/subscriptions/new?triggerId={FNF_TRIGGER}")
         await page.get_by_label("Name", exact=True).fill("Provisioning hook")
-        await page.get_by_label("URL").fill("https://hooks.example.com/identity-created")
+        await page.get_by_role("textbox", name="URL", exact=True).fill(
+            "https://hooks.example.com/identity-created"
+        )
         await page.get_by_label("JSONPath filter (optional)").fill('$.attributes[?(@.firstname == "John")]')
         await expect(page.locator("#filter-result")).to_have_text("Match: this input would be delivered.")
         await _shoot(page, "subscription-new")
-        await page.get_by_label("URL").fill("ftp://hooks.example.com")
+        await page.get_by_role("textbox", name="URL", exact=True).fill("ftp://hooks.example.com")
         await page.get_by_role("button", name="Create subscription").click()
         await expect(page.locator(".field-error").first).to_be_visible()
         await page.locator("#f-httpConfig\\.url").scroll_into_view_if_needed()

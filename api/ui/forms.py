@@ -31,6 +31,7 @@ _LABELS = {
     "userName": "User name",
     "awsAccount": "AWS account id",
     "awsRegion": "AWS region",
+    "queueUrl": "Queue URL",
     "roleArn": "Role ARN (optional)",
 }
 _SECRET_NAMES = re.compile(r"password|token|secret", re.IGNORECASE)

@@ -182,6 +182,7 @@ async def show_subscription(
             "section": "subscriptions",
             "subscription": subscription,
             "trigger": trigger,
+            "signs_deliveries": destination_for(subscription.type).signs_deliveries,
             "settings": destination_settings(
                 service.to_public(subscription, catalog=catalog).model_dump(mode="json"),
                 request_response=trigger.type is TriggerType.REQUEST_RESPONSE,
