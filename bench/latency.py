@@ -38,6 +38,7 @@ from event_triggers.catalog import load_catalog
 from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
+from event_triggers.temporal import exit_process
 from tests.conftest import free_port, wait_until
 from tests.subscriber import Reply, Subscriber
 
@@ -196,3 +197,4 @@ if __name__ == "__main__":
         "samples", nargs="?", type=int, default=200, help="samples per measurement (default 200)"
     )
     asyncio.run(main(parser.parse_args().samples))
+    exit_process(0)

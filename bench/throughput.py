@@ -32,7 +32,7 @@ from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
 from event_triggers.subscription_reads import SubscriptionReads
-from event_triggers.temporal import connect
+from event_triggers.temporal import connect, exit_process
 from tests.subscriber import Subscriber
 from worker import SHUTDOWN_MARGIN, delivery_http_client, delivery_worker
 
@@ -182,3 +182,4 @@ if __name__ == "__main__":
         asyncio.run(metrics_cost(arguments.count, arguments.metrics_ab))
     else:
         asyncio.run(main(arguments.count, arguments.variants))
+    exit_process(0)

@@ -35,7 +35,7 @@ from event_triggers.invocations.start import start_invocations
 from event_triggers.keys import load_server_key
 from event_triggers.metrics import free_loopback_port
 from event_triggers.subscription_reads import SubscriptionReads
-from event_triggers.temporal import connect
+from event_triggers.temporal import connect, exit_process
 from tests.conftest import postgresql_database
 from tests.subscriber import Subscriber
 from tests.worker_process import WorkerProcesses
@@ -175,3 +175,4 @@ if __name__ == "__main__":
     )
     parser.add_argument("count", nargs="?", type=int, default=1000, help="events per run (default 1000)")
     asyncio.run(main(parser.parse_args().count))
+    exit_process(0)

@@ -27,6 +27,7 @@ from bench.common import (
 from bench.latency import api_process
 from event_triggers.catalog import TriggerType, load_catalog
 from event_triggers.store import Store
+from event_triggers.temporal import exit_process
 from tests.conftest import free_port, wait_until
 from tests.subscriber import Subscriber
 
@@ -127,3 +128,4 @@ if __name__ == "__main__":
     parser.add_argument("--invocations", type=int, default=3000)
     arguments = parser.parse_args()
     asyncio.run(main(arguments.subscriptions, arguments.invocations))
+    exit_process(0)

@@ -160,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     from event_triggers.migrations import SchemaNotReady
     from event_triggers.startup import SettingsError
+    from event_triggers.temporal import exit_process
 
     args = build_parser().parse_args(argv)
     try:
-        sys.exit(args.handler(args))
+        code = args.handler(args)
     except SchemaNotReady as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -171,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    if argv is None:
+        exit_process(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import os
 import shutil
+import sys
 import sysconfig
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -21,13 +25,29 @@ from event_triggers.errors import Unavailable
 from event_triggers.metrics import sdk_prometheus_exporter
 from event_triggers.security.payload_codec import EncryptionCodec, make_data_converter
 from event_triggers.security.secret_box import parse_keys
-from event_triggers.tracing import temporal_interceptors
+from event_triggers.tracing import temporal_interceptors, tracer_provider
 
 TRIGGER_ID = SearchAttributeKey.for_keyword("TriggerId")
 SUBSCRIPTION_ID = SearchAttributeKey.for_keyword("SubscriptionId")
 INVOCATION_TYPE = SearchAttributeKey.for_keyword("InvocationType")
 INVOCATION_STATUS = SearchAttributeKey.for_keyword("InvocationStatus")
 SEARCH_ATTRIBUTES = (TRIGGER_ID, SUBSCRIPTION_ID, INVOCATION_TYPE, INVOCATION_STATUS)
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a process that used a Temporal client without interpreter finalization.
+
+    The SDK's Rust threads may still call into Python while CPython finalizes, which aborts the process
+    with "PyGILState_Release" after its work is done (temporalio/sdk-python#300). Spans, logs and the
+    standard streams are flushed first, so nothing is lost by skipping finalization.
+    """
+    provider = tracer_provider()
+    if provider is not None:
+        provider.shutdown()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def temporal_cli_path() -> str:
