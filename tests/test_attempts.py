@@ -138,7 +138,7 @@ async def test_attempts_survive_a_killed_worker(
         database_url=sqlite_url,
         embedded_worker=False,
         retry_initial_interval="PT3S",
-        retry_max_interval="PT5S",
+        retry_max_interval="PT3S",
     )
     workers = WorkerProcesses(settings, tmp_path)
     try:
@@ -156,7 +156,16 @@ async def test_attempts_survive_a_killed_worker(
             first.send_signal(signal.SIGKILL)  # during the 3 s backoff after the first attempt
             first.wait(10)
             workers.start()
-            assert (await finished(api, invocation["id"], wait=60))["status"] == "COMPLETED"
+
+            async def completed() -> bool:
+                """Long polls shorter than the client's timeout: a new worker process takes 10-25 s
+                to start on the loaded machine, before the two remaining attempts."""
+                detail = await api.get(
+                    f"/trigger-invocations/v1/{invocation['id']}", params={"waitSeconds": 20}
+                )
+                return bool(detail.json()["status"] == "COMPLETED")
+
+            await wait_until(completed, timeout=90)
             attempts = await attempts_of(api, invocation["id"])
             assert_log_shape(attempts)
             assert [item["statusCode"] for item in attempts] == [503, 503, 200]
