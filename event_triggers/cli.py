@@ -107,6 +107,17 @@ def _run_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_invocations(args: argparse.Namespace) -> int:
+    from event_triggers.operator_cli import run_invocations_command
+
+    try:
+        asyncio.run(run_invocations_command(get_settings(), args))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="event-triggers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     clients_commands.add_parser("list", help="list clients (never their secrets)")
     delete = clients_commands.add_parser("delete", help="delete a client; its tokens stop at expiry")
     delete.add_argument("client_id")
+
+    from event_triggers.operator_cli import add_invocations_parser
+
+    add_invocations_parser(commands).set_defaults(handler=_run_invocations)
     return parser
 
 

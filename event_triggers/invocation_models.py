@@ -200,6 +200,8 @@ class Completion(BaseModel):
 
     output: dict[str, Any] | None = None
     error: str | None = None
+    redeliveryOf: str | None = None
+    """The invocation this one redelivers (extension: ``POST /{id}/redeliver`` and replays)."""
 
 
 # --- API wire shapes ---------------------------------------------------------------------------------
@@ -222,6 +224,8 @@ class CompleteInvocationBody(WireModel):
     secret: str
     output: dict[str, Any] | None = None
     error: str | None = None
+    redeliveryOf: str | None = None
+    """The invocation this one redelivers (extension: ``POST /{id}/redeliver`` and replays)."""
 
 
 class Invocation(BaseModel):
@@ -251,3 +255,5 @@ class InvocationDetail(BaseModel):
     completed: datetime | None = None
     output: dict[str, Any] | None = None
     error: str | None = None
+    redeliveryOf: str | None = None
+    """The invocation this one redelivers (extension: ``POST /{id}/redeliver`` and replays)."""

@@ -26,7 +26,7 @@ from event_triggers.invocation_models import (
     StartInvocationBody,
     TestInvocationBody,
 )
-from event_triggers.invocations import completion, reads, start
+from event_triggers.invocations import completion, reads, redelivery, start
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.reads import MAX_WAIT_SECONDS
 
@@ -127,6 +127,17 @@ async def complete_invocation(invocation_id: str, body: CompleteInvocationBody, 
         output=body.output,
         error=body.error,
     )
+
+
+@router.post(
+    "/{invocation_id}/redeliver",
+    dependencies=[ManageInvocationStatus],
+    response_model_exclude_none=True,
+    responses=error_responses(*AUTHENTICATED, 404, 409, 503),
+)
+async def redeliver_invocation(invocation_id: str, context: ContextDep) -> Invocation:
+    """A new invocation of the same input to the same subscription (an extension: docs/operator-loop.md)."""
+    return await redelivery.redeliver_invocation(context=context, invocation_id=invocation_id)
 
 
 @router.get(

@@ -115,6 +115,7 @@ def _detail(description: WorkflowExecutionDescription, memo: Mapping[str, Any]) 
         completed=description.close_time,
         output=completion.get("output"),
         error=error,
+        redeliveryOf=memo.get("redeliveryOf"),
     )
 
 
@@ -133,7 +134,7 @@ async def get_invocation_record(*, context: InvocationContext, invocation_id: st
     return InvocationRecord(detail=_detail(description, memo), input=started.get("input"))
 
 
-def _quoted(value: object) -> str:
+def quoted(value: object) -> str:
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
@@ -155,7 +156,7 @@ def visibility_query(filters: str | None) -> str:
         return _INVOCATIONS
     alternatives = [
         " AND ".join(
-            f"{_FILTER_SEARCH_ATTRIBUTES[term.field]} = {_quoted(term.value)}" for term in conjunction
+            f"{_FILTER_SEARCH_ATTRIBUTES[term.field]} = {quoted(term.value)}" for term in conjunction
         )
         for conjunction in disjunction
     ]
@@ -175,19 +176,24 @@ def invocation_query(
     """
     terms = [_INVOCATIONS]
     if trigger_id is not None:
-        terms.append(f"{TRIGGER_ID.name} = {_quoted(trigger_id)}")
+        terms.append(f"{TRIGGER_ID.name} = {quoted(trigger_id)}")
     if subscription_id is not None:
-        terms.append(f"{SUBSCRIPTION_ID.name} = {_quoted(subscription_id)}")
+        terms.append(f"{SUBSCRIPTION_ID.name} = {quoted(subscription_id)}")
     if status is not None:
-        unfinished = ", ".join(_quoted(item.value) for item in InvocationStatus if not item.finished)
-        recorded = f"{INVOCATION_STATUS.name} = {_quoted(status.value)}"
-        if status is InvocationStatus.FAILED:
-            closed_early = f'ExecutionStatus != "Running" AND {INVOCATION_STATUS.name} IN ({unfinished})'
-            recorded = f"({recorded} OR ({closed_early}))"
-        elif not status.finished:
-            recorded = f'{recorded} AND ExecutionStatus = "Running"'
-        terms.append(recorded)
+        terms.append(status_clause(status))
     return " AND ".join(terms)
+
+
+def status_clause(status: InvocationStatus) -> str:
+    """A List Filter term for invocations with ``status``, as ``status_of`` reports it."""
+    unfinished = ", ".join(quoted(item.value) for item in InvocationStatus if not item.finished)
+    recorded = f"{INVOCATION_STATUS.name} = {quoted(status.value)}"
+    if status is InvocationStatus.FAILED:
+        closed_early = f'ExecutionStatus != "Running" AND {INVOCATION_STATUS.name} IN ({unfinished})'
+        return f"({recorded} OR ({closed_early}))"
+    if not status.finished:
+        return f'{recorded} AND ExecutionStatus = "Running"'
+    return recorded
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,9 @@ async def _start_one(
     invocation_type: InvocationType,
     idempotency_key: str | None,
     limits: PayloadLimits,
+    redelivery_of: str | None = None,
 ) -> Invocation:
+    """``redelivery_of`` links a redelivery to its original (memo ``redeliveryOf``)."""
     settings = context.settings
     invocation_id = _invocation_id(idempotency_key, trigger.id, subscription.id)
     destination = destination_for(subscription.type)
@@ -100,6 +102,8 @@ async def _start_one(
         "subscriptionName": subscription.name,
         "startInvocationInput": {"triggerId": trigger.id, "input": payload, "contentJson": content_json},
     }
+    if redelivery_of is not None:
+        memo["redeliveryOf"] = redelivery_of
     problem = limits.start_problem(request=request, memo=memo)
     if problem is not None:
         raise StartRefused(problem)
@@ -197,6 +201,36 @@ async def _fan_out(
     if len(started) == len(matching):
         return started
     raise _partial_start(list(zip(matching, results, strict=True)), idempotency_key=idempotency_key)
+
+
+async def start_redelivery(
+    context: InvocationContext,
+    *,
+    trigger: TriggerDefinition,
+    subscription: Subscription,
+    payload: dict[str, Any],
+    content_json: dict[str, Any],
+    invocation_type: InvocationType,
+    redelivery_of: str,
+) -> Invocation:
+    """A new invocation of an earlier one's event: its filter is not applied again, its size is checked."""
+    limits = await context.payload_limits.get()
+    mode = _checked_response_mode(context, trigger, subscription, payload)
+    try:
+        return await _start_one(
+            context,
+            trigger=trigger,
+            subscription=subscription,
+            mode=mode,
+            payload=payload,
+            content_json=content_json,
+            invocation_type=invocation_type,
+            idempotency_key=None,
+            limits=limits,
+            redelivery_of=redelivery_of,
+        )
+    except (StartRefused, RPCError) as exc:
+        raise _partial_start([(subscription, exc)], idempotency_key=None) from None
 
 
 class StartRefused(Exception):

@@ -1,0 +1,154 @@
+"""``event-triggers invocations ...``: the operator loop from a terminal (list, show, attempts, redeliver),
+on the same domain functions as the REST API. Human-readable by default, ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from event_triggers.config import Settings
+from event_triggers.invocation_models import InvocationStatus
+from event_triggers.invocations.context import InvocationContext
+
+
+@asynccontextmanager
+async def invocation_context(settings: Settings) -> AsyncIterator[InvocationContext]:
+    from event_triggers.catalog import load_catalog
+    from event_triggers.keys import load_server_key
+    from event_triggers.store import Store
+    from event_triggers.subscription_reads import SubscriptionReads
+    from event_triggers.temporal import connect
+
+    store = await Store.open(settings)
+    try:
+        yield InvocationContext(
+            settings=settings,
+            store=store,
+            catalog=load_catalog(extra_dirs=settings.catalog_dirs),
+            client=await connect(settings),
+            server_key=load_server_key(settings),
+            subscriptions=SubscriptionReads(store),
+        )
+    finally:
+        await store.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+async def _list(context: InvocationContext, args: argparse.Namespace) -> Any:
+    from event_triggers.invocations.reads import list_invocations
+
+    page = await list_invocations(
+        context=context,
+        trigger_id=args.trigger,
+        subscription_id=args.subscription,
+        status=InvocationStatus(args.status) if args.status else None,
+        page_size=args.limit,
+    )
+    return [
+        {
+            "id": item.id,
+            "triggerId": item.triggerId,
+            "subscriptionId": item.subscriptionId,
+            "subscriptionName": item.subscriptionName,
+            "status": item.status.value,
+            "created": item.created.isoformat(),
+            "completed": item.completed.isoformat() if item.completed else None,
+        }
+        for item in page.items
+    ]
+
+
+def _print_list(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        when = row["created"][:19]
+        print(f"{row['id']}  {row['status']:<17}  {when}  {row['triggerId']}  {row['subscriptionName']}")
+
+
+async def _show(context: InvocationContext, args: argparse.Namespace) -> Any:
+    from event_triggers.invocations.reads import get_invocation
+
+    return await get_invocation(context=context, invocation_id=args.id)
+
+
+def _print_fields(value: Any) -> None:
+    for key, item in _plain(value).items():
+        print(f"{key + ':':<18}{json.dumps(item) if isinstance(item, dict | list) else item}")
+
+
+async def _attempts(context: InvocationContext, args: argparse.Namespace) -> Any:
+    from event_triggers.invocations.reads import list_attempts
+
+    return await list_attempts(context=context, invocation_id=args.id)
+
+
+def _print_attempts(attempts: list[Any]) -> None:
+    for item in attempts:
+        outcome = item.error or "delivered"
+        status = item.statusCode if item.statusCode is not None else "---"
+        following = f"  next {_when(item.nextAttemptAt)}" if item.nextAttemptAt else ""
+        took = f"{item.durationMs or 0:>6} ms"
+        print(f"#{item.attempt:<3} {_when(item.started)}  {took}  {status}  {outcome}{following}")
+
+
+async def _redeliver(context: InvocationContext, args: argparse.Namespace) -> Any:
+    from event_triggers.invocations.redelivery import redeliver_invocation
+
+    return await redeliver_invocation(context=context, invocation_id=args.id)
+
+
+Printer = Callable[[Any], None]
+COMMANDS: dict[str, tuple[Callable[[InvocationContext, argparse.Namespace], Awaitable[Any]], Printer]] = {
+    "list": (_list, _print_list),
+    "show": (_show, _print_fields),
+    "attempts": (_attempts, _print_attempts),
+    "redeliver": (_redeliver, _print_fields),
+}
+
+
+async def run_invocations_command(settings: Settings, args: argparse.Namespace) -> None:
+    command, printer = COMMANDS[args.invocations_command]
+    async with invocation_context(settings) as context:
+        result = await command(context, args)
+    if args.json:
+        print(json.dumps(_plain(result), indent=2, default=str))
+    else:
+        printer(result)
+
+
+def add_invocations_parser(commands: Any) -> argparse.ArgumentParser:
+    """The ``invocations`` subcommand and its own subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "invocations", help="see, redeliver and replay invocations (docs/operator-loop.md)"
+    )
+    subcommands = parser.add_subparsers(dest="invocations_command", required=True)
+    listing = subcommands.add_parser("list", help="recent invocations, in flight first")
+    listing.add_argument("--trigger")
+    listing.add_argument("--subscription")
+    listing.add_argument("--status", choices=[item.value for item in InvocationStatus])
+    listing.add_argument("--limit", type=int, default=50)
+    for name, text in (
+        ("show", "one invocation"),
+        ("attempts", "every delivery attempt of an invocation, oldest first"),
+        ("redeliver", "a new invocation of a finished one's input, to its subscription as it is now"),
+    ):
+        subcommands.add_parser(name, help=text).add_argument("id")
+    for sub in (listing, *(subcommands.choices[name] for name in ("show", "attempts", "redeliver"))):
+        sub.add_argument("--json", action="store_true", help="print JSON")
+    return parser

@@ -1,0 +1,69 @@
+"""``event-triggers invocations ...`` as an operator runs it, against the API's Temporal and store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import httpx
+
+from event_triggers.config import Settings
+from tests.conftest import wait_until
+from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
+from tests.subscriber import Reply, Subscriber
+from tests.worker_process import process_environment
+
+
+async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+    """Run the console script without blocking this loop (the API's embedded worker answers queries)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "event_triggers.cli",
+        "invocations",
+        *args,
+        env=process_environment(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode or 0, stdout.decode(), stderr.decode()
+
+
+async def cli_json(settings: Settings, *args: str) -> Any:
+    code, out, err = await cli(settings, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+async def test_the_operator_loop_from_the_terminal(
+    api: httpx.AsyncClient, subscriber: Subscriber, settings: Settings
+) -> None:
+    path = subscriber.new_path(Reply(status=400, body=b"bad field"))
+    subscription_id = await create_subscription(api, url=subscriber.url(path))
+    [failed] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, failed["id"]))["status"] == "FAILED"
+
+    async def listed() -> Any:
+        rows = await cli_json(settings, "list", "--subscription", subscription_id)
+        return rows if rows and rows[0]["status"] == "FAILED" else None
+
+    [row] = await wait_until(listed, timeout=30, interval=0.5)
+    assert row["id"] == failed["id"]
+
+    code, out, _ = await cli(settings, "show", failed["id"])
+    assert code == 0 and "status:" in out and "FAILED" in out and "bad field" in out
+    code, out, _ = await cli(settings, "attempts", failed["id"])
+    assert code == 0 and out.startswith("#1") and "400" in out and "subscriber answered 400: bad field" in out
+    [attempt] = await cli_json(settings, "attempts", failed["id"])
+    assert (attempt["attempt"], attempt["statusCode"]) == (1, 400)
+
+    again = await cli_json(settings, "redeliver", failed["id"])
+    assert (await finished(api, again["id"]))["redeliveryOf"] == failed["id"]
+
+    await subscriber.wait_for(path, 2)
+
+    code, _, err = await cli(settings, "show", "0b9e6a38-0000-4000-8000-000000000000")
+    assert code == 2 and "not found" in err
