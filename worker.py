@@ -23,6 +23,7 @@ from activities.subscription_reader import SubscriptionReader
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
+from event_triggers.destinations.outcomes import DeliveryFailureLog
 from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
@@ -60,6 +61,7 @@ def build_worker(
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
         interceptors=[
             LogIdsInterceptor(),
+            DeliveryFailureLog(),
             *([MetricsInterceptor()] if settings.metrics_enabled else []),
             AttemptTimingInterceptor(),
         ],

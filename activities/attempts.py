@@ -48,6 +48,7 @@ class _TimedAttempt(ActivityInboundInterceptor):
                 type=failure.type,
                 non_retryable=failure.non_retryable,
                 next_retry_delay=failure.next_retry_delay,
+                category=failure.category,
             ) from None
         except Exception as exc:
             raise ApplicationError(

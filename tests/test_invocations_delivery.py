@@ -191,3 +191,38 @@ async def test_deleting_or_disabling_the_subscription_stops_its_retries(
     detail = await finished(api, invocation["id"])
     assert detail["status"] == "FAILED"
     assert detail["error"] == f"subscription {subscription_id} was {stop}d"
+
+
+async def test_expected_delivery_failures_log_one_line_each_without_a_traceback(
+    api: httpx.AsyncClient, subscriber: Subscriber, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing_once = subscriber.new_path(Reply(status=500))
+    failing_id = await create_subscription(api, url=subscriber.url(failing_once))
+    bad_answer = subscriber.new_path(Reply(body={"id": "x", "name": "y"}))
+    answering_id = await create_subscription(
+        api, url=subscriber.url(bad_answer), trigger_id=RR_TRIGGER, mode="SYNC"
+    )
+    [retried] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    [rejected] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    assert (await finished(api, retried["id"]))["status"] == "COMPLETED"
+    assert (await finished(api, rejected["id"]))["status"] == "FAILED"
+
+    lines = [record.getMessage() for record in caplog.records if record.name == "activities.outcomes"]
+    assert len(lines) == 2, lines
+    assert any(
+        line.startswith(
+            f"invocation {retried['id']} subscription {failing_id} attempt 1: subscriber answered 500"
+        )
+        and "(next attempt in " in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith(
+            f"invocation {rejected['id']} subscription {answering_id} attempt 1: subscriber answer"
+        )
+        and "output.type" in line
+        and line.endswith("(no further attempt)")
+        for line in lines
+    ), lines
+    tracebacks = [record.getMessage() for record in caplog.records if record.exc_info]
+    assert tracebacks == []

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources, DestinationT
-from event_triggers.destinations.outcomes import retryable_failure
+from event_triggers.destinations.outcomes import EXPECTED, retryable_failure
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 
 RETRYABLE_ERROR_CODES = frozenset(
@@ -73,7 +73,9 @@ class CachedClient:
 def aws_failure(service: str, code: str, message: str) -> ApplicationError:
     """An AWS error as the invocation's failure: AWS's code and message, retryable only if worth it."""
     text = f"{service} delivery failed: {code}: {message}"
-    return ApplicationError(text, type=code, non_retryable=code not in RETRYABLE_ERROR_CODES)
+    return ApplicationError(
+        text, type=code, non_retryable=code not in RETRYABLE_ERROR_CODES, category=EXPECTED
+    )
 
 
 class AwsClients:
