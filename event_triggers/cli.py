@@ -11,19 +11,37 @@ from pathlib import Path
 
 from event_triggers.config import Settings, get_settings
 from event_triggers.errors import DomainError
+from event_triggers.lifeline import exit_when_orphaned
+
+DATA_DIR_HELP = (
+    "directory of the SQLite store and the generated keys "
+    "(default: $EVENT_TRIGGERS_DATA_DIR, else .event-triggers in the current directory)"
+)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings from the environment, with ``--data-dir`` when given."""
+    return Settings(data_dir=Path(args.data_dir)) if args.data_dir else get_settings()
+
+
+def _watch_lifeline(args: argparse.Namespace) -> None:
+    if args.lifeline_fd is not None:
+        exit_when_orphaned(args.lifeline_fd)
 
 
 def _run_api(args: argparse.Namespace) -> int:
     from api.main import serve
 
-    serve(get_settings())
+    _watch_lifeline(args)
+    serve(_settings(args))
     return 0
 
 
 def _run_worker(args: argparse.Namespace) -> int:
     from worker import run_worker
 
-    asyncio.run(run_worker(get_settings()))
+    _watch_lifeline(args)
+    asyncio.run(run_worker(_settings(args)))
     return 0
 
 
@@ -32,9 +50,9 @@ def _run_setup(args: argparse.Namespace) -> int:
     from event_triggers.migrations import upgrade_schema
     from event_triggers.temporal import connect, register_search_attributes
 
-    settings = get_settings()
-    if settings.database_url is None:  # the SQLite file lives in the data dir
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = _settings(args)
+    if settings.sqlite_file is not None:
+        settings.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     before, after = asyncio.run(upgrade_schema(settings.effective_database_url))
     moved = f"{before or 'empty'} -> {after}" if before != after else f"{after} (already current)"
     print(f"store schema: {moved}", flush=True)
@@ -57,9 +75,19 @@ def _run_dev(args: argparse.Namespace) -> int:
             api_port=args.api_port,
             temporal_port=args.temporal_port,
             ui_port=args.ui_port,
-            data_dir=Path(args.data_dir),
+            data_dir=_settings(args).data_dir,
             worker_metrics_port=args.worker_metrics_port or free_loopback_port(),
         )
+    )
+
+
+def _missing_database(settings: Settings) -> str | None:
+    """Why ``settings`` name no existing store: a SQLite data dir without its database file."""
+    if settings.sqlite_file is None or settings.sqlite_file.exists():
+        return None
+    return (
+        f"no Event Triggers database at {settings.sqlite_file}: pass --data-dir with the data dir of "
+        "your stack (the one `event-triggers dev` printed), or set EVENT_TRIGGERS_DATABASE_URL"
     )
 
 
@@ -89,8 +117,13 @@ def _run_clients(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
+    settings = _settings(args)
+    missing = _missing_database(settings)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     try:
-        return asyncio.run(run(get_settings()))
+        return asyncio.run(run(settings))
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -118,33 +151,68 @@ def _run_invocations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+
+
+def _add_lifeline(parser: argparse.ArgumentParser) -> None:
+    """Set by ``event-triggers dev`` only: the pipe whose end tells this process the supervisor is gone."""
+    parser.add_argument("--lifeline-fd", type=int, help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="event-triggers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser(
-        "dev", help="run Temporal (with Web UI), the worker and the API on this machine"
+        "dev",
+        help="run Temporal (with Web UI), the worker and the API on this machine",
+        description="Run Temporal (with its Web UI), the worker and the API in the foreground on loopback; "
+        "Ctrl-C stops them all, and they stop by themselves within seconds should this process die.",
     )
-    dev.add_argument("--api-port", type=int, default=8000)
-    dev.add_argument("--temporal-port", type=int, default=7233)
-    dev.add_argument("--ui-port", type=int, default=8233)
-    dev.add_argument("--data-dir", default=".event-triggers")
     dev.add_argument(
-        "--worker-metrics-port", type=int, help="the worker's Prometheus endpoint (default: a free port)"
+        "--api-port",
+        type=int,
+        default=8000,
+        metavar="PORT",
+        help="port of the REST API (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--temporal-port",
+        type=int,
+        default=7233,
+        metavar="PORT",
+        help="gRPC port of the Temporal dev server (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--ui-port",
+        type=int,
+        default=8233,
+        metavar="PORT",
+        help="port of the Temporal Web UI (default: %(default)s)",
+    )
+    _add_data_dir(dev)
+    dev.add_argument(
+        "--worker-metrics-port",
+        type=int,
+        metavar="PORT",
+        help="port of the worker's Prometheus endpoint (default: a free port)",
     )
     dev.set_defaults(handler=_run_dev)
 
-    commands.add_parser("api", help="serve the REST API (settings from EVENT_TRIGGERS_*)").set_defaults(
-        handler=_run_api
-    )
-    commands.add_parser("worker", help="run a Temporal worker (settings from EVENT_TRIGGERS_*)").set_defaults(
-        handler=_run_worker
-    )
-    commands.add_parser(
+    api = commands.add_parser("api", help="serve the REST API (settings from EVENT_TRIGGERS_*)")
+    worker = commands.add_parser("worker", help="run a Temporal worker (settings from EVENT_TRIGGERS_*)")
+    for server, handler in ((api, _run_api), (worker, _run_worker)):
+        _add_data_dir(server)
+        _add_lifeline(server)
+        server.set_defaults(handler=handler)
+    setup = commands.add_parser(
         "setup",
         help="create or migrate the store's schema, then register the search attributes on Temporal "
         "(idempotent; run it before starting or upgrading the API and workers)",
-    ).set_defaults(handler=_run_setup)
+    )
+    _add_data_dir(setup)
+    setup.set_defaults(handler=_run_setup)
 
     keys = commands.add_parser("keys", help="make the key settings every API replica and worker must share")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -162,9 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--scope", action="append", required=True, help="repeat for several scopes")
     create.add_argument("--json", action="store_true", help="print {client_id, client_secret} as JSON")
-    clients_commands.add_parser("list", help="list clients (never their secrets)")
+    listing = clients_commands.add_parser("list", help="list clients (never their secrets)")
     delete = clients_commands.add_parser("delete", help="delete a client; its tokens stop at expiry")
     delete.add_argument("client_id")
+    for command in (create, listing, delete):
+        _add_data_dir(command)
 
     from event_triggers.operator_cli import add_invocations_parser
 

@@ -93,8 +93,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database in ``data_dir``, used when no ``database_url`` is set."""
+        return None if self.database_url else self.data_dir.resolve() / "event-triggers.db"
+
+    @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'event-triggers.db'}"
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_file}"
 
     @property
     def delivery_allowlist(self) -> list[str]:

@@ -3,7 +3,11 @@
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only this supervisor, which then
 stops the children in reverse start order (SIGTERM to the whole process group, SIGKILL after a grace
 period). A child that dies on its own takes the whole stack down with a non-zero exit code: a half-running
-stack is worse than none.
+stack is worse than none. Should the supervisor itself die without that cleanup (``kill -9``), every child
+sees its lifeline break and stops within seconds (``event_triggers.lifeline``).
+
+The ports are checked before anything starts, and the banner says "running" only once Temporal, its Web
+UI, the worker and the API all answer, each from a process of this stack.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,13 +30,21 @@ from types import FrameType
 from typing import NoReturn
 
 import httpx
+import psutil
 from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.namespace.v1 import NamespaceConfig
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+    UpdateNamespaceRequest,
+)
 from temporalio.client import Client
 
 from event_triggers.clients import DEV_CLIENT_FILE, ensure_dev_client
 from event_triggers.config import Settings
+from event_triggers.lifeline import guarded_argv
 from event_triggers.migrations import upgrade_schema
 from event_triggers.store import Store
 from event_triggers.temporal import dev_server_search_attribute_args, temporal_cli_path
@@ -72,15 +86,22 @@ class Child:
 
 
 class Supervisor:
-    """Starts children in their own process groups and stops them all, in reverse start order."""
+    """Starts children in their own process groups and stops them all, in reverse start order.
+
+    Every child inherits the read end of the lifeline (``lifeline_fd``); this process alone holds the
+    write end, so its death, however it happens, tells every child to stop.
+    """
 
     def __init__(self, *, stop_timeout: float = STOP_TIMEOUT) -> None:
         self.stop_timeout = stop_timeout
         self.children: list[Child] = []
         self.stop_requested = threading.Event()
+        self.lifeline_fd, self._lifeline_write_fd = os.pipe()
 
     def start(self, name: str, argv: Sequence[str], *, env: Mapping[str, str]) -> Child:
-        process = subprocess.Popen(list(argv), env=dict(env), start_new_session=True)
+        process = subprocess.Popen(
+            list(argv), env=dict(env), start_new_session=True, pass_fds=(self.lifeline_fd,)
+        )
         child = Child(name=name, process=process)
         self.children.append(child)
         print(f"[dev] started {name} (pid {process.pid})", flush=True)
@@ -132,6 +153,14 @@ class Supervisor:
             # Also reaps grandchildren left in the group after the leader exited.
             _signal_group(child.process, signal.SIGKILL)
             child.process.wait()
+        self._cut_lifeline()
+
+    def _cut_lifeline(self) -> None:
+        """Close both ends once every child is stopped (the numbers must not be closed twice: reuse)."""
+        if self._lifeline_write_fd >= 0:
+            os.close(self.lifeline_fd)
+            os.close(self._lifeline_write_fd)
+            self.lifeline_fd = self._lifeline_write_fd = -1
 
 
 def _signal_group(process: subprocess.Popen[bytes], signal_number: signal.Signals) -> None:
@@ -203,7 +232,30 @@ def _temporal_ready(address: str) -> Callable[[], bool]:
     return ready
 
 
-def _http_ok(url: str) -> Callable[[], bool]:
+async def _polls_task_queue(address: str, task_queue: str, pid: int) -> bool:
+    """Process ``pid`` polls ``task_queue`` (Temporal names a poller ``pid@host``)."""
+    client = await Client.connect(address, namespace=NAMESPACE)
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=NAMESPACE,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return any(poller.identity.startswith(f"{pid}@") for poller in described.pollers)
+
+
+def _worker_ready(address: str, task_queue: str, worker: Child) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return asyncio.run(_polls_task_queue(address, task_queue, worker.process.pid))
+        except Exception:  # Temporal busy or restarting: ask again
+            return False
+
+    return ready
+
+
+def http_ok(url: str) -> Callable[[], bool]:
     def ready() -> bool:
         try:
             return httpx.get(url, timeout=2.0).status_code == 200
@@ -213,13 +265,84 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return ready
 
 
-async def _prepare_store(data_dir: Path) -> dict[str, object]:
+def _listens(child: Child, port: int) -> bool:
+    """``child`` or a process under it listens on ``port``: whoever answers there is this stack."""
+    try:
+        root = psutil.Process(child.process.pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return False
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+                    return True
+    return False
+
+
+def answers_from(child: Child, port: int, answers: Callable[[], bool]) -> Callable[[], bool]:
+    """Ready when ``answers`` holds and ``child`` itself listens on ``port``: no other server may pose
+    as this stack (the port could be taken between the check at start and the child's bind)."""
+    return lambda: _listens(child, port) and answers()
+
+
+def port_holder(port: int) -> str | None:
+    """The process listening on TCP ``port``, as ``pid N (command line)``, when this user may see it."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None
+    for connection in connections:
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            try:
+                command = shlex.join(psutil.Process(connection.pid).cmdline())
+            except psutil.Error:
+                command = "?"
+            return f"pid {connection.pid} ({command})"
+    return None
+
+
+def _port_in_use(port: int) -> bool:
+    """Whether binding 127.0.0.1:``port`` fails, as it would for the server about to start there."""
+    with socket.socket() as probe:
+        # As the servers themselves do: a connection in TIME_WAIT is no clash.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def port_clash(options: DevStackOptions) -> str | None:
+    """Why the stack cannot have its ports (one taken, naming who holds it, or one given twice), if so."""
+    flags_by_port: dict[int, list[str]] = {}
+    for flag, port in (
+        ("--api-port", options.api_port),
+        ("--temporal-port", options.temporal_port),
+        ("--ui-port", options.ui_port),
+        ("--worker-metrics-port", options.worker_metrics_port),
+    ):
+        flags_by_port.setdefault(port, []).append(flag)
+    for port, flags in flags_by_port.items():
+        if len(flags) > 1:
+            return f"{' and '.join(flags)} are both {port}: each needs a port of its own"
+        if _port_in_use(port):
+            holder = port_holder(port)
+            return (
+                f"port {port} ({flags[0]}) is already in use"
+                + (f" by {holder}" if holder else "")
+                + f": stop that process or choose another port with {flags[0]}"
+            )
+    return None
+
+
+async def _prepare_store(settings: Settings) -> dict[str, object]:
     """Migrate the store as ``event-triggers setup`` does (before any process opens it); the dev client."""
-    settings = Settings(data_dir=data_dir, dev_mode=True)
     await upgrade_schema(settings.effective_database_url)
     store = await Store.open(settings)
     try:
-        client, _ = await ensure_dev_client(store=store, data_dir=data_dir)
+        client, _ = await ensure_dev_client(store=store, data_dir=settings.data_dir)
         return client
     finally:
         await store.close()
@@ -228,18 +351,34 @@ async def _prepare_store(data_dir: Path) -> dict[str, object]:
 def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir, dev_mode=True)
     env = child_environment(options)
     temporal_address = env["EVENT_TRIGGERS_TEMPORAL_ADDRESS"]
     api_url = f"http://127.0.0.1:{options.api_port}"
     ui_url = f"http://127.0.0.1:{options.ui_port}"
+    lifeline = str(supervisor.lifeline_fd)
 
-    supervisor.start("temporal", temporal_dev_server_argv(options), env=env)
-    supervisor.wait_until(_temporal_ready(temporal_address), what=f"Temporal at {temporal_address}")
-    supervisor.wait_until(_http_ok(ui_url), what=f"Temporal Web UI at {ui_url}")
-    dev_client = asyncio.run(_prepare_store(data_dir))
-    supervisor.start("worker", [*_CLI, "worker"], env=env)
-    supervisor.start("api", [*_CLI, "api"], env=env)
-    supervisor.wait_until(_http_ok(f"{api_url}/ready"), what=f"API at {api_url}")
+    temporal = supervisor.start(
+        "temporal", guarded_argv(supervisor.lifeline_fd, temporal_dev_server_argv(options)), env=env
+    )
+    supervisor.wait_until(
+        answers_from(temporal, options.temporal_port, _temporal_ready(temporal_address)),
+        what=f"Temporal at {temporal_address}",
+    )
+    supervisor.wait_until(
+        answers_from(temporal, options.ui_port, http_ok(ui_url)), what=f"Temporal Web UI at {ui_url}"
+    )
+    dev_client = asyncio.run(_prepare_store(settings))
+    worker = supervisor.start("worker", [*_CLI, "worker", "--lifeline-fd", lifeline], env=env)
+    api = supervisor.start("api", [*_CLI, "api", "--lifeline-fd", lifeline], env=env)
+    supervisor.wait_until(
+        _worker_ready(temporal_address, settings.task_queue, worker),
+        what=f"worker polling task queue {settings.task_queue}",
+    )
+    supervisor.wait_until(
+        answers_from(api, options.api_port, http_ok(f"{api_url}/ready")), what=f"API at {api_url}"
+    )
+    credentials = f"{dev_client['client_id']}:{dev_client['client_secret']}"
     print(
         "\n".join(
             [
@@ -256,7 +395,7 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
                 f"[dev]   dev client:   client_id={dev_client['client_id']} "
                 f"client_secret={dev_client['client_secret']}",
                 f"[dev]                 (saved in {data_dir / DEV_CLIENT_FILE})",
-                f"[dev]   get a token:  curl -u <client_id>:<client_secret> -d grant_type=client_credentials "
+                f"[dev]   get a token:  curl -s -u {credentials} -d grant_type=client_credentials "
                 f"{api_url}/oauth/token",
                 "[dev]   deliveries:   loopback subscribers are allowed (dev mode); elsewhere private and",
                 "[dev]                 loopback targets need EVENT_TRIGGERS_DESTINATION_ALLOWLIST",
@@ -268,13 +407,21 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
 
 
 def run_dev_stack(options: DevStackOptions) -> int:
-    """Run the stack in the foreground until Ctrl-C/SIGTERM (exit 0) or until a child dies (exit 1)."""
+    """Run the stack in the foreground until Ctrl-C/SIGTERM (exit 0) or until a child dies (exit 1).
+
+    Exits 1 at once, starting nothing, when a port of the stack is taken.
+    """
+    clash = port_clash(options)
+    if clash:
+        print(f"[dev] error: {clash}", file=sys.stderr, flush=True)
+        return 1
     supervisor = Supervisor()
 
     def request_stop(signal_number: int, frame: FrameType | None) -> None:
         supervisor.stop_requested.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: its terminal closed
+    previous = {sig: signal.signal(sig, request_stop) for sig in stop_signals}
     try:
         _start_stack(supervisor, options)
         supervisor.run_until_stopped()

@@ -16,6 +16,7 @@ import base64
 import binascii
 import secrets
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from event_triggers.config import Settings
@@ -65,13 +66,37 @@ def parse_hmac_key(value: str, *, setting_name: str) -> bytes:
     return key
 
 
-def secret_box(settings: Settings) -> SecretBox:
+def load_secret_box(settings: Settings) -> SecretBox:
     """Encrypts subscriber credentials and signing secrets at rest (``EVENT_TRIGGERS_SECRET_KEYS``)."""
     if settings.secret_keys:
         keys, current = parse_keys(settings.secret_keys, setting_name=SECRET_KEYS)
         return SecretBox(keys, current)
     key_id, key = load_or_create_keyfile(_dev_key_file(settings, SECRET_KEYS, "secret.key"))
     return SecretBox({key_id: key}, key_id)
+
+
+class DeferredSecretBox:
+    """``load_secret_box`` on first use: a command that never touches credentials (``event-triggers
+    clients``) needs no key and leaves no key file behind. The API and workers check the key at start
+    (``key_problems``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _box(self) -> SecretBox:
+        return load_secret_box(self.settings)
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._box.encrypt(plaintext)
+
+    def decrypt(self, token: str) -> str:
+        return self._box.decrypt(token)
+
+
+def secret_box(settings: Settings) -> DeferredSecretBox:
+    """The store's sealer: ``load_secret_box`` once a credential is sealed or opened."""
+    return DeferredSecretBox(settings)
 
 
 def load_server_key(settings: Settings) -> bytes:
@@ -94,7 +119,7 @@ def token_signing_key(settings: Settings) -> bytes:
 def key_problems(settings: Settings) -> list[str]:
     """Why this process cannot use its key settings, one message per setting (empty: all good)."""
     problems = []
-    for load in (secret_box, load_server_key, token_signing_key):
+    for load in (load_secret_box, load_server_key, token_signing_key):
         try:
             load(settings)
         except ValueError as problem:

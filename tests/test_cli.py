@@ -1,10 +1,12 @@
-"""The single-process commands: ``setup`` against an existing cluster, ``api`` refusing a bad catalog."""
+"""The single-process commands: ``setup`` against an existing cluster, ``api`` refusing a bad catalog,
+``clients`` on the store of a given data dir or database URL, ``dev --help``."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -28,16 +30,21 @@ from event_triggers.keys import (
     load_server_key,
     token_signing_key,
 )
-from event_triggers.migrations import head_revision
+from event_triggers.migrations import head_revision, upgrade_schema
+from event_triggers.security.client_credentials import SCOPES
 from event_triggers.startup import PUBLIC_BASE_URL
 from event_triggers.temporal import SEARCH_ATTRIBUTES
 from tests.conftest import free_port, wait_until
 
+STORE_SETTINGS = ("EVENT_TRIGGERS_DATA_DIR", "EVENT_TRIGGERS_DATABASE_URL")
+
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a fresh process; the store settings come only from ``env``, never from this shell."""
+    inherited = {name: value for name, value in os.environ.items() if name not in STORE_SETTINGS}
     return subprocess.run(
         [sys.executable, "-m", "event_triggers.cli", *args],
-        env={**os.environ, **env},
+        env={**inherited, **env},
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -50,6 +57,20 @@ def generated_keys() -> dict[str, str]:
     printed = run_cli("keys", "generate", env={})
     assert printed.returncode == 0, printed.stderr
     return dict(line.split("=", 1) for line in printed.stdout.splitlines())
+
+
+async def create_store(settings: Settings) -> None:
+    """A store as ``event-triggers setup`` leaves it: migrated, nothing else."""
+    if settings.sqlite_file is not None:
+        settings.sqlite_file.parent.mkdir(parents=True)
+    await upgrade_schema(settings.effective_database_url)
+
+
+def elsewhere(tmp_path: Path) -> Path:
+    """A working directory that holds no store."""
+    directory = tmp_path / "elsewhere"
+    directory.mkdir()
+    return directory
 
 
 async def test_setup_migrates_the_store_and_registers_search_attributes_idempotently(
@@ -155,3 +176,57 @@ def test_a_weak_or_malformed_key_stops_the_api_naming_the_setting(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {TOKEN_SIGNING_KEY} {reason}")
     assert value not in result.stderr
+
+
+def test_clients_refuse_a_data_dir_without_a_database_and_create_nothing(tmp_path: Path) -> None:
+    cwd = elsewhere(tmp_path)
+    listed = run_cli("clients", "list", env={}, cwd=cwd)
+    assert listed.returncode == 2
+    assert f"no Event Triggers database at {cwd / '.event-triggers' / 'event-triggers.db'}" in listed.stderr
+    named = run_cli("clients", "list", "--data-dir", str(tmp_path / "typo"), env={}, cwd=cwd)
+    assert named.returncode == 2
+    assert str(tmp_path / "typo" / "event-triggers.db") in named.stderr
+    assert list(cwd.iterdir()) == [] and not (tmp_path / "typo").exists()
+
+
+async def test_clients_commands_work_on_the_data_dir_they_are_given(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stack"
+    await create_store(Settings(data_dir=data_dir))
+    cwd = elsewhere(tmp_path)
+    scope = sorted(SCOPES)[0]
+    given = ("--data-dir", str(data_dir))
+    created = run_cli(
+        "clients", "create", *given, "--name", "ci", "--scope", scope, "--json", env={}, cwd=cwd
+    )
+    assert created.returncode == 0, created.stderr
+    client_id = json.loads(created.stdout)["client_id"]
+    listed = run_cli("clients", "list", *given, env={}, cwd=cwd)
+    assert listed.returncode == 0 and client_id in listed.stdout
+    assert run_cli("clients", "delete", *given, client_id, env={}, cwd=cwd).returncode == 0
+    assert client_id not in run_cli("clients", "list", *given, env={}, cwd=cwd).stdout
+    assert list(cwd.iterdir()) == []
+
+
+async def test_clients_commands_with_a_database_url_need_no_data_dir(
+    database_url: str, tmp_path: Path
+) -> None:
+    unused = tmp_path / "unused-data-dir"
+    await create_store(Settings(database_url=database_url, data_dir=unused))
+    cwd = elsewhere(tmp_path)
+    env = {"EVENT_TRIGGERS_DATABASE_URL": database_url}
+    scope = sorted(SCOPES)[0]
+    created = run_cli("clients", "create", "--name", "ci", "--scope", scope, "--json", env=env, cwd=cwd)
+    assert created.returncode == 0, created.stderr
+    listed = run_cli("clients", "list", env=env, cwd=cwd)
+    assert listed.returncode == 0 and json.loads(created.stdout)["client_id"] in listed.stdout
+    assert list(cwd.iterdir()) == [] and not unused.exists()
+
+
+def test_dev_help_explains_every_flag_with_its_default() -> None:
+    shown = run_cli("dev", "--help", env={"COLUMNS": "400"})  # no wrapping inside words
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    for flag, default in (("--api-port", "8000"), ("--temporal-port", "7233"), ("--ui-port", "8233")):
+        assert re.search(rf"{flag} PORT [a-zA-Z][^()]+ \(default: {default}\)", text), text
+    assert "--data-dir DIR directory of the SQLite store" in text
+    assert "else .event-triggers in the current directory" in text

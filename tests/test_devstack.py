@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import psutil
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -24,15 +29,21 @@ from event_triggers.devstack import (
     DevStackOptions,
     StackStopped,
     Supervisor,
+    answers_from,
     child_environment,
+    http_ok,
     temporal_dev_server_argv,
 )
+from event_triggers.lifeline import ORPHAN_GRACE
 from tests.conftest import free_port
 
 T = TypeVar("T")
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0
+ORPHANS_GONE_TIMEOUT = ORPHAN_GRACE + 10.0
+"""Children of a killed supervisor stop within ``ORPHAN_GRACE``; the rest is room for a loaded machine."""
+DEV_CLI = [sys.executable, "-c", "from event_triggers.cli import main; main()", "dev"]
 
 
 def poll(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
@@ -71,6 +82,45 @@ def armed_stand_in(marker: Path, body: str) -> list[str]:
         f"{body}\n"
         f"pathlib.Path({str(marker)!r}).write_text('armed')\n"
         "time.sleep(60)\n"
+    )
+
+
+class _AnswersOk(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def impostor() -> Iterator[int]:
+    """A server of another process on a free port, answering 200 to every GET (``/health`` included)."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _AnswersOk)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def processes_in_groups(groups: set[int]) -> list[str]:
+    """Running processes (zombies aside) in any of the process ``groups``, described for a failure."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if os.getpgid(process.pid) in groups and process.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(f"{process.pid}: {shlex.join(process.info['cmdline'] or [])}")
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+def port_taken(port: int) -> bool:
+    return any(
+        connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        for connection in psutil.net_connections(kind="tcp")
     )
 
 
@@ -147,6 +197,27 @@ def test_wait_until_gives_up_at_its_deadline(supervisor: Supervisor) -> None:
         supervisor.wait_until(lambda: False, what="the moon", timeout=0.2)
 
 
+def test_readiness_counts_only_a_server_of_the_child_itself(
+    supervisor: Supervisor, impostor: int, tmp_path: Path
+) -> None:
+    """Another process answering on the child's port must not make the stack look ready."""
+    child = supervisor.start("quiet", SLEEPER, env={})
+    impostor_health = http_ok(f"http://127.0.0.1:{impostor}/health")
+    assert impostor_health(), "the impostor answers"
+    with pytest.raises(StackStopped, match="quiet not ready"):
+        supervisor.wait_until(answers_from(child, impostor, impostor_health), what="quiet", timeout=1.0)
+
+    port = free_port()
+    server = supervisor.start(
+        "server",
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)],
+        env={},
+    )
+    supervisor.wait_until(
+        answers_from(server, port, http_ok(f"http://127.0.0.1:{port}/")), what="server", timeout=30
+    )
+
+
 def test_children_get_this_stack_settings(tmp_path: Path) -> None:
     options = DevStackOptions(
         api_port=18001,
@@ -192,10 +263,7 @@ class DevStack:
         with output.open("wb") as sink:
             process = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-c",
-                    "from event_triggers.cli import main; main()",
-                    "dev",
+                    *DEV_CLI,
                     f"--api-port={options.api_port}",
                     f"--temporal-port={options.temporal_port}",
                     f"--ui-port={options.ui_port}",
@@ -232,14 +300,11 @@ class DevStack:
         }
 
     def token(self) -> str:
-        client_id, client_secret = re.findall(r"client_id=(\w+) client_secret=(\w+)", self.text())[-1]
-        response = httpx.post(
-            f"{self.api_url}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(client_id, client_secret),
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
+        """An access token from running the command the banner prints, exactly as printed."""
+        command = re.findall(r"\[dev\]\s+get a token:\s+(.+)", self.text())[-1]
+        issued = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+        assert issued.returncode == 0, f"{command}: {issued.stderr}"
+        return str(json.loads(issued.stdout)["access_token"])
 
     def wait_exit(self) -> int:
         return self.process.wait(timeout=STOP_TIMEOUT)
@@ -334,3 +399,44 @@ def test_a_restart_on_the_same_data_dir_keeps_subscriptions_and_the_dev_client(
     assert fetched.json()["name"] == "kept across restarts"
     client_ids = [re.findall(r"client_id=(\w+)", stack.text()) for stack in (first, second)]
     assert client_ids[0] == client_ids[1]
+
+
+def test_kill_9_of_dev_stops_every_child_and_frees_every_port(stacks: list[DevStack], tmp_path: Path) -> None:
+    stack = DevStack.start(tmp_path / "data", tmp_path / "dev.out")
+    stacks.append(stack)
+    groups = set(stack.child_pids().values())  # each child leads a process group of its own
+    assert len(groups) == 3 and processes_in_groups(groups)
+    ports = (stack.options.api_port, stack.options.temporal_port, stack.options.ui_port)
+
+    stack.process.kill()
+    stack.process.wait()
+
+    poll(
+        lambda: not processes_in_groups(groups),
+        timeout=ORPHANS_GONE_TIMEOUT,
+        what=f"the children of a killed supervisor gone (left: {processes_in_groups(groups)})",
+    )
+    assert [port for port in ports if port_taken(port)] == []
+
+
+@pytest.mark.parametrize("flag", ["--api-port", "--temporal-port"])
+def test_a_taken_port_stops_dev_before_anything_starts_naming_port_and_holder(
+    flag: str, impostor: int, tmp_path: Path
+) -> None:
+    ports = {
+        "--api-port": free_port(),
+        "--temporal-port": free_port(),
+        "--ui-port": free_port(),
+        flag: impostor,
+    }
+    data_dir = tmp_path / "data"
+    result = subprocess.run(
+        [*DEV_CLI, *(f"{name}={port}" for name, port in ports.items()), f"--data-dir={data_dir}"],
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+    assert result.returncode == 1
+    assert f"port {impostor} ({flag}) is already in use by pid {os.getpid()} (" in result.stderr
+    assert "started" not in result.stdout and "is running" not in result.stdout
+    assert not data_dir.exists()
