@@ -39,7 +39,8 @@ from tests.conftest import free_port
 
 T = TypeVar("T")
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0
+"""Generous: returns as soon as the stack is up, and a loaded CI machine may take minutes."""
 STOP_TIMEOUT = 40.0
 ORPHANS_GONE_TIMEOUT = ORPHAN_GRACE + 10.0
 """Children of a killed supervisor stop within ``ORPHAN_GRACE``; the rest is room for a loaded machine."""
@@ -273,7 +274,12 @@ class DevStack:
                 stderr=subprocess.STDOUT,
             )
         stack = cls(process=process, output=output, options=options)
-        poll(stack.running, timeout=START_TIMEOUT, what=f"dev stack up (output: {output})")
+        try:
+            poll(stack.running, timeout=START_TIMEOUT, what=f"dev stack up (output: {output})")
+        except BaseException:
+            if process.poll() is None:  # a stack that never came up must not outlive the test
+                stack.stop()
+            raise
         return stack
 
     def text(self) -> str:
