@@ -9,6 +9,7 @@ import pytest
 
 from event_triggers import __version__
 from event_triggers.config import Settings
+from event_triggers.destinations import outcomes
 from tests.conftest import RunningApi
 from tests.invocation_fixtures import (
     FNF_INPUT,
@@ -207,7 +208,7 @@ async def test_expected_delivery_failures_log_one_line_each_without_a_traceback(
     assert (await finished(api, retried["id"]))["status"] == "COMPLETED"
     assert (await finished(api, rejected["id"]))["status"] == "FAILED"
 
-    lines = [record.getMessage() for record in caplog.records if record.name == "activities.outcomes"]
+    lines = [record.getMessage() for record in caplog.records if record.name == outcomes.logger.name]
     assert len(lines) == 2, lines
     assert any(
         line.startswith(
