@@ -80,7 +80,8 @@ class Topology:
         process = self.processes.start("clients", "create", "--name", "ops", "--json", *scopes, cwd=self.cwd)
         assert await asyncio.to_thread(process.wait, 120) == 0, self.logs()
         log = self.processes.log_path(len(self.processes.started) - 1).read_text()
-        credentials: dict[str, str] = json.loads(log.strip().splitlines()[-1])
+        printed = next(line for line in log.splitlines() if line.startswith("{"))  # warnings may follow
+        credentials: dict[str, str] = json.loads(printed)
         return credentials
 
     def logs(self) -> str:
