@@ -18,7 +18,7 @@ from event_triggers.invocations import reads
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SCOPES, SUBSCRIPTIONS_READ
 from tests.conftest import RunningApi, wait_until
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
-from tests.subscriber import Subscriber
+from tests.subscriber import Reply, Subscriber
 
 XSS = "<script>alert(1)</script>"
 
@@ -300,3 +300,40 @@ async def test_invocation_lists_page_through_visibility_with_filters_in_the_quer
         assert bad.status_code == 400 and "status" in bad.text
         forged_page = await browser.get("/ui/invocations", params={"page": "bm90IGEgdG9rZW4="})
         assert forged_page.status_code == 400 and "page" in forged_page.text
+
+
+async def test_invocation_page_shows_attempts_and_redelivers(
+    running_api: RunningApi, api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path(Reply(status=400, body=b"not today"))
+    await create_subscription(api, url=subscriber.url(path))
+    [original] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, original["id"]))["status"] == "FAILED"
+
+    reader = await _logged_in(running_api, await _client(running_api, INVOCATION_STATUS_READ))
+    async with contextlib.aclosing(reader):
+        page = await reader.get(f"/ui/invocations/{original['id']}")
+        assert page.status_code == 200 and 'id="attempts"' in page.text
+        assert "not today" in page.text and "<td>400</td>" in page.text, "the attempt's status and response"
+        assert "/redeliver" not in page.text, "a read-only client sees no redeliver button"
+        forged = await reader.post(
+            f"/ui/invocations/{original['id']}/redeliver", data={"csrf_token": _csrf(page.text)}
+        )
+        assert forged.status_code == 403
+
+    browser = await _logged_in(running_api, await _client(running_api))
+    async with contextlib.aclosing(browser):
+        page = await browser.get(f"/ui/invocations/{original['id']}")
+        redelivered = await browser.post(
+            f"/ui/invocations/{original['id']}/redeliver", data={"csrf_token": _csrf(page.text)}
+        )
+        assert redelivered.status_code == 303, redelivered.text
+        new_id = redelivered.headers["location"].rsplit("/", 1)[-1]
+        assert new_id != original["id"]
+        detail = await finished(api, new_id)
+        assert (detail["status"], detail["redeliveryOf"]) == ("COMPLETED", original["id"]), (
+            "the subscriber recovered"
+        )
+        new_page = await browser.get(f"/ui/invocations/{new_id}")
+        assert f'href="/ui/invocations/{original["id"]}"' in new_page.text, "links back to the original"
+    assert len(subscriber.received(path)) == 2

@@ -1,4 +1,5 @@
-"""Invocations: the list (filtered by trigger, subscription and status; newest first) and one invocation."""
+"""Invocations: the list (filtered by trigger, subscription and status; newest first), one invocation with
+its delivery attempts, and its redelivery."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import hmac
 from fastapi import APIRouter, Request, Response
 
 from api.deps import CatalogDep, StateDep
-from api.ui.rendering import UiRoute, render
-from api.ui.session import SessionDep
-from event_triggers.errors import InvalidField
-from event_triggers.invocation_models import InvocationStatus
-from event_triggers.invocations import reads
-from event_triggers.security.client_credentials import INVOCATION_STATUS_READ
+from api.ui.rendering import UiRoute, redirect, render
+from api.ui.session import ChangeSessionDep, SessionDep
+from event_triggers.errors import InvalidField, Unavailable
+from event_triggers.invocation_models import DeliveryAttempt, InvocationStatus
+from event_triggers.invocations import reads, redelivery
+from event_triggers.security.client_credentials import INVOCATION_STATUS_MANAGE, INVOCATION_STATUS_READ
 
 router = APIRouter(route_class=UiRoute)
 
@@ -96,6 +97,11 @@ async def show_invocation(
     session.require(INVOCATION_STATUS_READ)
     context = await state.invocation_context()
     record = await reads.get_invocation_record(context=context, invocation_id=invocation_id)
+    attempts: list[DeliveryAttempt] | None
+    try:
+        attempts = await reads.list_attempts(context=context, invocation_id=invocation_id)
+    except Unavailable:  # no worker answered the query: the rest of the page still shows
+        attempts = None
     return render(
         request,
         "invocation.html",
@@ -103,6 +109,7 @@ async def show_invocation(
             "section": "invocations",
             "invocation": record.detail,
             "input": record.input,
+            "attempts": attempts,
             "temporal_url": temporal_workflow_url(
                 state.settings.temporal_ui_url,
                 namespace=state.settings.temporal_namespace,
@@ -111,3 +118,12 @@ async def show_invocation(
         },
         session=session,
     )
+
+
+@router.post("/invocations/{invocation_id}/redeliver")
+async def redeliver(invocation_id: str, session: ChangeSessionDep, state: StateDep) -> Response:
+    """A new invocation of the same input to the subscription as configured now; its page opens."""
+    session.require(INVOCATION_STATUS_MANAGE)
+    context = await state.invocation_context()
+    started = await redelivery.redeliver_invocation(context=context, invocation_id=invocation_id)
+    return redirect(f"/ui/invocations/{started.id}")
