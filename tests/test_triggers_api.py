@@ -13,7 +13,7 @@ from api.main import create_app
 from event_triggers.catalog import BUILT_IN_TRIGGERS_DIR
 from event_triggers.config import Settings
 from event_triggers.migrations import upgrade_schema
-from tests.conftest import POSTGRES_ADMIN_DSN, RunningApi, free_port, postgresql_database
+from tests.conftest import POSTGRES_ADMIN_DSN, TEST_KEYS, RunningApi, free_port, postgresql_database
 from tests.test_catalog import CATALOG_TRIGGERS
 
 
@@ -109,7 +109,7 @@ async def test_ready_503_when_the_store_is_down(make_settings: Callable[..., Set
 
 
 def test_openapi_lists_the_spec_paths() -> None:
-    paths = create_app().openapi()["paths"]
+    paths = create_app(Settings.model_validate({"dev_mode": True, **TEST_KEYS})).openapi()["paths"]
     for path in ("/triggers/v1", "/trigger-subscriptions/v1", "/trigger-subscriptions/v1/{subscription_id}"):
         assert path in paths
 
