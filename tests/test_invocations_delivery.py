@@ -152,6 +152,18 @@ async def test_sync_answer_that_breaks_the_output_schema_fails(
     assert "output.type" in detail["error"]
 
 
+async def test_sync_answer_too_large_for_temporal_fails_instead_of_terminating(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    """A 1.5 MB answer would break Temporal's blob limit and get the workflow terminated."""
+    path = subscriber.new_path(Reply(body={**RR_OUTPUT, "name": "x" * 1_500_000}))
+    await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert detail["status"] == "FAILED"
+    assert "over the limit of 983040 bytes that one invocation can carry" in detail["error"], detail["error"]
+
+
 async def test_sync_answer_that_is_not_json_fails(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
     path = subscriber.new_path(Reply(body=b"<html>approved</html>"))
     await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")

@@ -33,6 +33,7 @@ from event_triggers.models import (
     TriggerType,
     WireModel,
 )
+from event_triggers.payload_limits import PayloadLimits, json_size
 from event_triggers.security.ssrf import DestinationPolicy, DestinationRefused
 from event_triggers.security.webhook_signing import signature_headers
 
@@ -256,6 +257,14 @@ class HttpDelivery(DeliveryActivity[HttpDestination]):
         if not isinstance(answer, dict):
             raise final_failure(
                 "output: must be a JSON object", error_type="BadAnswer", status_code=response.status_code
+            )
+        size, limit = json_size(answer), PayloadLimits().document
+        if size > limit:  # Temporal would terminate the workflow over it: the answer is refused instead
+            raise final_failure(
+                f"subscriber answer rejected: output is {size} bytes as JSON, over the limit of {limit} "
+                "bytes that one invocation can carry through Temporal",
+                error_type="BadAnswer",
+                status_code=response.status_code,
             )
         try:
             self.resources.catalog.require(request.trigger_id).validate_output(answer)
