@@ -1,11 +1,13 @@
-"""What both benchmarks share: a throwaway Temporal dev server, settings, a subscription, percentiles."""
+"""What the benchmarks share: a throwaway Temporal dev server, settings, a subscription, percentiles, and
+the JSON line each ends its output with."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,10 @@ def describe_ms(samples: list[float]) -> str:
         f"p50 {percentile(samples, 0.5) * 1000:6.1f} ms   p99 {percentile(samples, 0.99) * 1000:6.1f} ms   "
         f"mean {statistics.fmean(samples) * 1000:6.1f} ms   (n={len(samples)})"
     )
+
+
+def print_figures(figures: Mapping[str, float | int | bool]) -> None:
+    """Print the benchmark's last line: its figures as one JSON object, for scripts to read without
+    parsing the tables above it (floats rounded to 0.01)."""
+    rounded = {key: round(value, 2) if isinstance(value, float) else value for key, value in figures.items()}
+    print(json.dumps(rounded), flush=True)

@@ -25,7 +25,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.baseline import BareDelivery, BarePost
-from bench.common import add_http_subscription, bench_settings, open_store, scratch_dir, temporal_dev_server
+from bench.common import (
+    add_http_subscription,
+    bench_settings,
+    open_store,
+    print_figures,
+    scratch_dir,
+    temporal_dev_server,
+)
 from event_triggers.catalog import load_catalog
 from event_triggers.config import get_settings
 from event_triggers.invocations.context import InvocationContext
@@ -146,6 +153,7 @@ async def metrics_cost(count: int, rounds: int) -> None:
                 print(f"metrics {'on ' if metrics else 'off'}  {rate:7.1f} deliveries/s", flush=True)
     on, off = statistics.mean(rates[True]), statistics.mean(rates[False])
     print(f"mean: metrics on {on:.1f}, off {off:.1f} deliveries/s; cost {(off - on) / off:+.1%}")
+    print_figures({"metrics_on_per_s": on, "metrics_off_per_s": off, "cost": (off - on) / off})
 
 
 async def main(count: int, variants: bool) -> None:
@@ -159,11 +167,17 @@ async def main(count: int, variants: bool) -> None:
             (False, True, "regular activity + eager start"),
             (False, False, "regular activity, no eager start"),
         ]
+    rates = []
     for local, eager, label in runs:
         rate = await measure(functools.partial(product, count=count, local=local, eager=eager))
+        rates.append(rate)
         print(
             f"product  ({label}):{' ' * (37 - len(label))}{rate:7.1f} deliveries/s   ratio {rate / bare:.2f}"
         )
+    shipped = rates[0]  # local activity + eager start, as the product runs
+    print_figures(
+        {"product_per_s": shipped, "baseline_per_s": bare, "ratio": shipped / bare, "persistent": False}
+    )
 
 
 if __name__ == "__main__":

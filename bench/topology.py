@@ -26,7 +26,14 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench.common import add_http_subscription, bench_settings, open_store, scratch_dir, temporal_dev_server
+from bench.common import (
+    add_http_subscription,
+    bench_settings,
+    open_store,
+    print_figures,
+    scratch_dir,
+    temporal_dev_server,
+)
 from bench.throughput import START_CONCURRENCY, TRIGGER_ID, WARM_UP, run_bounded
 from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings
@@ -107,7 +114,8 @@ async def embedded(context: InvocationContext) -> AsyncIterator[None]:
         yield
 
 
-async def run(count: int, *, workers: int, embedded_worker: bool) -> None:
+async def run(count: int, *, workers: int, embedded_worker: bool) -> float:
+    """Deliveries per second of one shape, printed with each process's share."""
     async with temporal_dev_server() as environment, postgresql_database() as database_url:
         settings = bench_settings(
             environment, scratch_dir(), database_url=database_url, embedded_worker=embedded_worker
@@ -161,12 +169,16 @@ async def run(count: int, *, workers: int, embedded_worker: bool) -> None:
         f"{'on ' if embedded_worker else 'off'}: {count / seconds:6.1f} deliveries/s   ({by_process})",
         flush=True,
     )
+    return count / seconds
 
 
 async def main(count: int) -> None:
+    figures = {}
     for embedded_worker in (False, True):
         for workers in (1, 2):
-            await run(count, workers=workers, embedded_worker=embedded_worker)
+            rate = await run(count, workers=workers, embedded_worker=embedded_worker)
+            figures[f"workers_{workers}_embedded_{'on' if embedded_worker else 'off'}_per_s"] = rate
+    print_figures(figures)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from bench.common import (
     bench_settings,
     describe_ms,
     open_store,
+    percentile,
+    print_figures,
     scratch_dir,
     temporal_dev_server,
 )
@@ -47,14 +49,23 @@ async def _subscribe_all(store: Store, *, subscriptions: int, url: str) -> list[
     return ids
 
 
-async def _time(api: httpx.AsyncClient, label: str, url: str, params: dict[str, Any] | None = None) -> None:
-    samples = []
-    for _ in range(SAMPLES):
-        began = time.perf_counter()
-        response = await api.get(url, params=params)
-        samples.append(time.perf_counter() - began)
-        assert response.status_code == 200, (url, response.status_code, response.text[:300])
-    print(f"{label:<58} {describe_ms(samples)}")
+class Pages:
+    """Times each page, prints its figures and keeps its p50 and p99 under a short key for the JSON line."""
+
+    def __init__(self, api: httpx.AsyncClient) -> None:
+        self._api = api
+        self.figures: dict[str, float] = {}
+
+    async def time(self, key: str, label: str, url: str, params: dict[str, Any] | None = None) -> None:
+        samples = []
+        for _ in range(SAMPLES):
+            began = time.perf_counter()
+            response = await self._api.get(url, params=params)
+            samples.append(time.perf_counter() - began)
+            assert response.status_code == 200, (url, response.status_code, response.text[:300])
+        print(f"{label:<58} {describe_ms(samples)}")
+        self.figures[f"{key}_p50_ms"] = percentile(samples, 0.5) * 1000
+        self.figures[f"{key}_p99_ms"] = percentile(samples, 0.99) * 1000
 
 
 async def main(subscriptions: int, invocations: int) -> None:
@@ -90,36 +101,45 @@ async def main(subscriptions: int, invocations: int) -> None:
                 print(f"{len(ids)} subscriptions, {events * SUBSCRIPTIONS_PER_TRIGGER} invocations\n")
                 status = "/trigger-invocations/v1/status"
                 one = f'subscriptionId eq "{ids[0]}"'
-                await _time(api, "GET /status?limit=50", status, {"limit": 50})
-                await _time(api, "GET /status?limit=50&offset=500", status, {"limit": 50, "offset": 500})
-                await _time(
-                    api,
+                pages = Pages(api)
+                await pages.time("status", "GET /status?limit=50", status, {"limit": 50})
+                await pages.time(
+                    "status_offset_500",
+                    "GET /status?limit=50&offset=500",
+                    status,
+                    {"limit": 50, "offset": 500},
+                )
+                await pages.time(
+                    "status_count_filtered",
                     "GET /status?limit=50&count=true&filters=subscriptionId eq",
                     status,
                     {"limit": 50, "count": "true", "filters": one},
                 )
-                await _time(
-                    api,
+                await pages.time(
+                    "status_sorted",
                     "GET /status?limit=50&sorters=-created (latest 2000)",
                     status,
                     {"limit": 50, "sorters": "-created"},
                 )
                 api.cookies.set(COOKIE_NAME, api.headers["Authorization"].removeprefix("Bearer "), path="/ui")
                 invocation = (await api.get(status, params={"limit": 1})).json()[0]["id"]
-                await _time(api, "/ui/ (overview: counts by status, failures)", "/ui/")
-                await _time(api, "/ui/subscriptions", "/ui/subscriptions")
-                await _time(
-                    api, "/ui/subscriptions/{id} (with recent invocations)", f"/ui/subscriptions/{ids[0]}"
+                await pages.time("ui_overview", "/ui/ (overview: counts by status, failures)", "/ui/")
+                await pages.time("ui_subscriptions", "/ui/subscriptions", "/ui/subscriptions")
+                await pages.time(
+                    "ui_subscription",
+                    "/ui/subscriptions/{id} (with recent invocations)",
+                    f"/ui/subscriptions/{ids[0]}",
                 )
-                await _time(api, "/ui/invocations (50 rows)", "/ui/invocations")
-                await _time(
-                    api,
+                await pages.time("ui_invocations", "/ui/invocations (50 rows)", "/ui/invocations")
+                await pages.time(
+                    "ui_invocations_filtered",
                     "/ui/invocations?status=COMPLETED&subscriptionId=...",
                     "/ui/invocations",
                     {"status": "COMPLETED", "subscriptionId": ids[0]},
                 )
-                await _time(api, "/ui/invocations/{id}", f"/ui/invocations/{invocation}")
-                await _time(api, "/ui/triggers", "/ui/triggers")
+                await pages.time("ui_invocation", "/ui/invocations/{id}", f"/ui/invocations/{invocation}")
+                await pages.time("ui_triggers", "/ui/triggers", "/ui/triggers")
+    print_figures(pages.figures)
 
 
 if __name__ == "__main__":
