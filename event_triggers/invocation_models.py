@@ -239,6 +239,15 @@ class Invocation(BaseModel):
     contentJson: dict[str, Any]
 
 
+class StartedInvocation(Invocation):
+    """``/start`` with ``waitSeconds`` (extension): an invocation and, when it finished within the wait,
+    its outcome; without ``status`` it is still running (read it with ``GET /{id}``)."""
+
+    status: InvocationStatus | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
 class InvocationDetail(BaseModel):
     """``GET /trigger-invocations/v1/{id}``: where one invocation stands and how it ended.
 

@@ -6,6 +6,7 @@ app state (``api.main``, which also runs the embedded worker).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -23,12 +24,13 @@ from event_triggers.invocation_models import (
     DeliveryAttempt,
     Invocation,
     InvocationDetail,
+    StartedInvocation,
     StartInvocationBody,
     TestInvocationBody,
 )
 from event_triggers.invocations import completion, reads, redelivery, start
 from event_triggers.invocations.context import InvocationContext
-from event_triggers.invocations.reads import MAX_WAIT_SECONDS
+from event_triggers.invocations.reads import MAX_START_WAIT_SECONDS, MAX_WAIT_SECONDS
 
 router = APIRouter(prefix="/trigger-invocations/v1", tags=["Invocations"])
 
@@ -40,7 +42,7 @@ async def get_context(state: StateDep) -> InvocationContext:
 ContextDep = Annotated[InvocationContext, Depends(get_context)]
 
 
-def _invocations_response(invocations: list[Invocation]) -> Any:
+def _invocations_response(invocations: Sequence[Invocation]) -> Any:
     if not invocations:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return [item.model_dump(exclude_none=True) for item in invocations]
@@ -49,7 +51,7 @@ def _invocations_response(invocations: list[Invocation]) -> Any:
 @router.post(
     "/start",
     dependencies=[CreateInvocations],
-    response_model=list[Invocation],
+    response_model=list[StartedInvocation],
     response_model_exclude_none=True,
     responses={
         204: {"description": "no enabled subscription matches the event"},
@@ -60,14 +62,37 @@ async def start_invocations(
     body: StartInvocationBody,
     context: ContextDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    wait_seconds: Annotated[
+        float | None,
+        Query(
+            alias="waitSeconds",
+            gt=0,
+            le=MAX_START_WAIT_SECONDS,
+            description=(
+                "Extension: wait up to this many seconds for the invocations to finish and answer each "
+                "with its outcome (`status`, `output`, `error`); one still running is answered without "
+                "them (read it with `GET /{id}`)."
+            ),
+        ),
+    ] = None,
 ) -> Any:
-    invocations = await start.start_invocations(
-        context=context,
-        trigger_id=body.triggerId,
-        payload=body.input,
-        content_json=body.contentJson,
-        idempotency_key=idempotency_key,
-    )
+    if wait_seconds is None:
+        invocations: Sequence[Invocation] = await start.start_invocations(
+            context=context,
+            trigger_id=body.triggerId,
+            payload=body.input,
+            content_json=body.contentJson,
+            idempotency_key=idempotency_key,
+        )
+    else:
+        invocations = await start.start_and_wait(
+            context=context,
+            trigger_id=body.triggerId,
+            payload=body.input,
+            content_json=body.contentJson,
+            idempotency_key=idempotency_key,
+            wait_seconds=wait_seconds,
+        )
     return _invocations_response(invocations)
 
 

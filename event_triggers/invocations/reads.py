@@ -18,10 +18,11 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryFailedError,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from event_triggers.collection import apply_collection, parse_filter_terms
-from event_triggers.errors import InvalidField, NotFound, Unavailable
+from event_triggers.errors import DomainError, InvalidField, NotFound, Unavailable
 from event_triggers.invocation_models import (
     QUERY_ATTEMPTS,
     WORKFLOW_TYPE,
@@ -34,6 +35,8 @@ from event_triggers.invocations.context import InvocationContext
 from event_triggers.temporal import INVOCATION_STATUS, INVOCATION_TYPE, SUBSCRIPTION_ID, TRIGGER_ID
 
 MAX_WAIT_SECONDS = 60
+MAX_START_WAIT_SECONDS = 30
+"""``POST /start?waitSeconds``: a producer holds its request open for the outcome, not a long poll."""
 QUERY_RPC_TIMEOUT = timedelta(seconds=15)
 """A worker answers a query between workflow tasks; one may wait for an attempt in flight (10 s)."""
 MAX_LISTED_INVOCATIONS = 2000
@@ -77,6 +80,30 @@ async def get_invocation(
             await asyncio.wait_for(handle.result(), timeout=wait_seconds)
     description = await describe_invocation(handle)
     return _detail(description, await description.memo())
+
+
+async def outcome_within(
+    *, context: InvocationContext, invocation_id: str, wait_seconds: float
+) -> InvocationDetail | None:
+    """How the invocation ended if it ends within ``wait_seconds``, else None (nothing raised: the
+    invocation is started whatever happens here).
+
+    One long poll of the workflow's result, which is the ``InvocationDetail`` (or the details of its
+    failure), so no describe; only a workflow that closed without an outcome of its own (terminated,
+    say) is described, to read as ``GET /{id}`` reads it."""
+    handle = context.client.get_workflow_handle(invocation_id, result_type=InvocationDetail)
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=wait_seconds)
+    except WorkflowFailureError as failure:
+        cause = failure.cause
+        if isinstance(cause, ApplicationError) and cause.details:
+            return InvocationDetail.model_validate(cause.details[0])
+    except (TimeoutError, RPCError):
+        return None
+    try:
+        return await get_invocation(context=context, invocation_id=invocation_id)
+    except DomainError:
+        return None
 
 
 async def list_attempts(*, context: InvocationContext, invocation_id: str) -> list[DeliveryAttempt]:

@@ -34,7 +34,9 @@ from event_triggers.invocation_models import (
     InvocationStatus,
     InvocationType,
     RetrySchedule,
+    StartedInvocation,
 )
+from event_triggers.invocations import reads
 from event_triggers.invocations.context import InvocationContext, callback_url
 from event_triggers.metrics import timed_start
 from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
@@ -287,6 +289,39 @@ async def start_invocations(
         invocation_type=InvocationType.REAL_TIME,
         idempotency_key=idempotency_key,
     )
+
+
+async def start_and_wait(
+    *,
+    context: InvocationContext,
+    trigger_id: str,
+    payload: dict[str, Any],
+    content_json: dict[str, Any],
+    idempotency_key: str | None = None,
+    wait_seconds: float,
+) -> list[StartedInvocation]:
+    """``start_invocations``, then up to ``wait_seconds`` for their outcomes, all waited at once: a SYNC
+    producer gets its answer in one call. Those still running come back without an outcome."""
+    invocations = await start_invocations(
+        context=context,
+        trigger_id=trigger_id,
+        payload=payload,
+        content_json=content_json,
+        idempotency_key=idempotency_key,
+    )
+    outcomes = await asyncio.gather(
+        *(
+            reads.outcome_within(context=context, invocation_id=item.id, wait_seconds=wait_seconds)
+            for item in invocations
+        )
+    )
+    return [
+        StartedInvocation(
+            **invocation.model_dump(),
+            **({} if outcome is None else outcome.model_dump(include={"status", "output", "error"})),
+        )
+        for invocation, outcome in zip(invocations, outcomes, strict=True)
+    ]
 
 
 async def start_test_invocations(
