@@ -2,6 +2,8 @@
 
 * SYNC round trip: POST /trigger-invocations/v1/start, then GET /{id}?waitSeconds=10 until COMPLETED,
   vs httpx POSTing the same body to the subscriber. The difference is what the product adds.
+* Start and wait: POST /trigger-invocations/v1/start?waitSeconds=10, the outcome in the one response
+  (the extension for SYNC producers), against the same direct POST, interleaved with the two above.
 * Callback -> visible: POST /{id}/complete on an invocation that awaits its answer, then GET /{id}
   shows COMPLETED; the time from sending the callback to reading the result.
 
@@ -10,6 +12,8 @@ subscriber and this client share this process; Temporal is a throwaway dev serve
 Figures are printed, not asserted.
 
     python -m bench.latency [SAMPLES]
+
+The last line is the figures as one JSON object (``bench.common.print_figures``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bench.common import (
     describe_ms,
     open_store,
     percentile,
+    print_figures,
     scratch_dir,
     temporal_dev_server,
 )
@@ -39,7 +44,7 @@ from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import exit_process
-from tests.conftest import free_port, wait_until
+from tests.conftest import TEST_KEY_ENVIRONMENT, free_port, wait_until
 from tests.subscriber import Reply, Subscriber
 
 SYNC_TRIGGER = "idn:access-request-dynamic-approver"
@@ -58,9 +63,13 @@ async def subscribe(api: httpx.AsyncClient, *, trigger_id: str, url: str, mode: 
     response.raise_for_status()
 
 
-async def start_one(api: httpx.AsyncClient, trigger_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def start_one(
+    api: httpx.AsyncClient, trigger_id: str, payload: dict[str, Any], *, wait_seconds: float | None = None
+) -> dict[str, Any]:
     response = await api.post(
-        "/trigger-invocations/v1/start", json={"triggerId": trigger_id, "input": payload}
+        "/trigger-invocations/v1/start",
+        json={"triggerId": trigger_id, "input": payload},
+        params=None if wait_seconds is None else {"waitSeconds": wait_seconds},
     )
     response.raise_for_status()
     invocation: dict[str, Any] = response.json()[0]
@@ -73,6 +82,14 @@ async def sync_round_trip(api: httpx.AsyncClient, payload: dict[str, Any]) -> fl
     detail = await api.get(f"/trigger-invocations/v1/{invocation['id']}", params={"waitSeconds": 10})
     elapsed = time.perf_counter() - began
     assert detail.json()["status"] == "COMPLETED", detail.text
+    return elapsed
+
+
+async def start_and_wait(api: httpx.AsyncClient, payload: dict[str, Any]) -> float:
+    began = time.perf_counter()
+    invocation = await start_one(api, SYNC_TRIGGER, payload, wait_seconds=10)
+    elapsed = time.perf_counter() - began
+    assert invocation.get("status") == "COMPLETED", invocation
     return elapsed
 
 
@@ -110,28 +127,37 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         credentials = await create_client(store=store, name="bench", scopes=sorted(SCOPES))
     finally:
         await store.close()
+    base_url = f"http://127.0.0.1:{settings.api_port}"
     values = {
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TASK_QUEUE": settings.task_queue,
         "DATA_DIR": str(settings.data_dir),
         "API_PORT": str(settings.api_port),
+        "PUBLIC_BASE_URL": base_url,
         "DESTINATION_ALLOWLIST": json.dumps(settings.destination_allowlist),
     }
-    environment = {**os.environ, **{f"EVENT_TRIGGERS_{key}": value for key, value in values.items()}}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "event_triggers.cli",
-        "api",
-        env=environment,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{settings.api_port}"
+    environment = {
+        **os.environ,
+        **TEST_KEY_ENVIRONMENT,  # the keys bench_settings gave this process
+        **{f"EVENT_TRIGGERS_{key}": value for key, value in values.items()},
+    }
+    log = settings.data_dir / "api.log"
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "event_triggers.cli",
+            "api",
+            env=environment,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
 
             async def healthy() -> bool:
+                if process.returncode is not None:
+                    raise RuntimeError(f"event-triggers api exited: {log.read_text()[-2000:]}")
                 try:
                     return (await api.get("/health")).status_code == 200
                 except httpx.TransportError:
@@ -150,7 +176,8 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
             yield api
     finally:
-        process.terminate()
+        if process.returncode is None:
+            process.terminate()
         await asyncio.wait_for(process.wait(), timeout=30)
 
 
@@ -168,10 +195,12 @@ async def main(samples: int) -> None:
 
             for _ in range(WARM_UP):
                 await sync_round_trip(api, sync_trigger.example_input)
+                await start_and_wait(api, sync_trigger.example_input)
                 await direct_post(direct, subscriber.url(sync_path), body)
-            through_api, bare = [], []
-            for _ in range(samples):  # interleaved, so both see the same machine load
+            through_api, waited, bare = [], [], []
+            for _ in range(samples):  # interleaved, so all three see the same machine load
                 through_api.append(await sync_round_trip(api, sync_trigger.example_input))
+                waited.append(await start_and_wait(api, sync_trigger.example_input))
                 bare.append(await direct_post(direct, subscriber.url(sync_path), body))
             callbacks = [
                 await callback_to_visible(
@@ -180,13 +209,28 @@ async def main(samples: int) -> None:
                 for _ in range(samples)
             ]
 
+    def added(measured: list[float], fraction: float) -> float:
+        """Milliseconds the product adds at this percentile over the direct POST."""
+        return (percentile(measured, fraction) - percentile(bare, fraction)) * 1000
+
     print(f"SYNC through the API (start + GET waitSeconds): {describe_ms(through_api)}")
+    print(f"SYNC start?waitSeconds (one call):              {describe_ms(waited)}")
     print(f"direct POST to the subscriber:                   {describe_ms(bare)}")
-    added_p50 = percentile(through_api, 0.5) - percentile(bare, 0.5)
-    added_p99 = percentile(through_api, 0.99) - percentile(bare, 0.99)
-    added = f"p50 {added_p50 * 1000:6.1f} ms   p99 {added_p99 * 1000:6.1f} ms"
-    print(f"added by the product:                            {added}")
+    for label, measured in (("start + GET", through_api), ("start?waitSeconds", waited)):
+        print(
+            f"added by the product, {label + ':':<26}p50 {added(measured, 0.5):6.1f} ms   "
+            f"p99 {added(measured, 0.99):6.1f} ms"
+        )
     print(f"callback -> result visible via GET:              {describe_ms(callbacks)}")
+    print_figures(
+        {
+            "added_p50_ms": added(through_api, 0.5),
+            "added_p99_ms": added(through_api, 0.99),
+            "callback_visible_p99_ms": percentile(callbacks, 0.99) * 1000,
+            "start_and_wait_added_p50_ms": added(waited, 0.5),
+            "start_and_wait_added_p99_ms": added(waited, 0.99),
+        }
+    )
 
 
 if __name__ == "__main__":
