@@ -28,6 +28,7 @@ from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
 from event_triggers.metrics import MetricsInterceptor, serve_metrics
+from event_triggers.rate_limits import DeliveryRateLimiter
 from event_triggers.security.ssrf import DestinationPolicy, GuardedTransport
 from event_triggers.startup import check_settings
 from event_triggers.store import Store
@@ -82,6 +83,7 @@ async def delivery_worker(
             http_client=http_client,
             destination_policy=DestinationPolicy(settings.delivery_allowlist),
             server_key=load_server_key(settings),
+            limiter=DeliveryRateLimiter(subscriptions.store),
         )
         deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
         for delivery in deliveries:

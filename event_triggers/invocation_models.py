@@ -43,6 +43,9 @@ class InvocationType(StrEnum):
 
 DELIVERY_WINDOW_CLOSED = "DeliveryWindowClosed"
 """``ApplicationError.type`` of a delivery that failed and has no time left for another attempt."""
+RATE_LIMITED = "RateLimited"
+"""``ApplicationError.type`` of an attempt that has not started: the subscription's rate limit gave it a
+later slot (``next_retry_delay``). Not an attempt: the workflow waits and starts it again."""
 
 
 class RejectionReason(StrEnum):
@@ -156,6 +159,8 @@ class DeliveryRequest(BaseModel):
     retry: RetrySchedule | None = None
     """The invocation's retry schedule; None only in requests scheduled before it travelled here (the
     activity then uses the settings')."""
+    holds_rate_slot: bool = False
+    """The workflow waited for a slot the rate limiter gave this attempt (``event_triggers.rate_limits``)."""
     retry_until: datetime | None = None
     """End of the delivery window (the deadline, or 24 h for fire-and-forget): no attempt starts after it.
 

@@ -38,6 +38,7 @@ from temporalio.worker import (
 from event_triggers.config import Settings
 from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.errors import Conflict, Gone, InvalidField, NotFound, Unauthorized, Unavailable
+from event_triggers.invocation_models import RATE_LIMITED
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ INVOCATIONS_FINISHED = Counter(
 )
 DELIVERIES = Counter(
     "event_triggers_deliveries",
-    "Delivery attempts by destination type and outcome (success, retry, failure)",
+    "Delivery attempts by destination type and outcome (success, retry, failure, rate_limited)",
     ["destination", "outcome"],
 )
 DELIVERY_DURATION = Histogram(
@@ -136,9 +137,12 @@ def counted_callback(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
 
 
 def delivery_outcome(error: BaseException | None) -> str:
-    """``success``; ``failure`` when the attempt ends the delivery; else ``retry`` (Temporal tries again)."""
+    """``success``; ``rate_limited`` when the attempt waits for its slot; ``failure`` when the attempt ends
+    the delivery; else ``retry`` (it is tried again)."""
     if error is None:
         return "success"
+    if isinstance(error, ApplicationError) and error.type == RATE_LIMITED:
+        return "rate_limited"
     if isinstance(error, ApplicationError) and error.non_retryable:
         return "failure"
     return "retry"

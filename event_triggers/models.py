@@ -34,6 +34,10 @@ CREDENTIAL_MAX = 4096
 DURATION_MAX = 64
 ROLE_ARN_MAX = 2048
 """IAM's own limit for a role ARN."""
+MIN_DELIVERIES_PER_SECOND = 0.001
+"""The lowest rate limit: one delivery every 1000 s (fractions are how a limit below 1/s is said)."""
+MAX_DELIVERIES_PER_SECOND = 1000.0
+"""The highest rate limit: above it a limit protects nobody, and each limited delivery writes the store."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,21 @@ class HttpDispatchMode(StrEnum):
     DYNAMIC = "DYNAMIC"
 
 
+DeliveriesPerSecond = Annotated[
+    float | None,
+    Field(
+        strict=True,
+        ge=MIN_DELIVERIES_PER_SECOND,
+        le=MAX_DELIVERIES_PER_SECOND,
+        allow_inf_nan=False,
+        description="Extension: at most this many deliveries a second to this subscription, across every "
+        "worker (fractions allowed, e.g. 0.5 is one every 2 s); more wait their turn. Null: unlimited.",
+    ),
+]
+"""``maxDeliveriesPerSecond``: a JSON number (a string or a boolean is a 400), enforced by
+``event_triggers.rate_limits``."""
+
+
 class SubscriptionFields(WireModel):
     """What a client may set on a subscription (POST, PUT, and PATCH after applying the patch).
 
@@ -99,6 +118,7 @@ class SubscriptionFields(WireModel):
     responseDeadline: Annotated[str, MaxLength(DURATION_MAX)] = "PT1H"
     enabled: bool = True
     filter: Annotated[str | None, MaxLength(FILTER_MAX)] = None
+    maxDeliveriesPerSecond: DeliveriesPerSecond = None
 
 
 class SubscriptionReplace(SubscriptionFields):
@@ -126,6 +146,7 @@ class SubscriptionPublic(BaseModel):
     responseDeadline: str
     enabled: bool
     filter: str | None = None
+    maxDeliveriesPerSecond: DeliveriesPerSecond = None
 
 
 class SubscriptionCreated(SubscriptionPublic):

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, func, select, text
+from sqlalchemy import Boolean, DateTime, Double, Integer, String, Text, case, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
@@ -51,6 +52,21 @@ class SubscriptionRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class DeliveryRateRow(Base):
+    """The rate limiter's state of one subscription with ``maxDeliveriesPerSecond`` (``rate_limits``).
+
+    Times are epoch seconds of the workers' clocks; a row is written by one statement at a time.
+    """
+
+    __tablename__ = "delivery_rate_limits"
+
+    subscription_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Double)
+    """The end of the queue: the slot the next reservation gets (or now, if later)."""
+    next_start: Mapped[float] = mapped_column(Double)
+    """The theoretical time of the next start, from the starts recorded so far (0: none yet)."""
 
 
 class ApiClientRow(Base):
@@ -272,7 +288,62 @@ class Store:
             if row is None:
                 return False
             await session.delete(row)
+            await session.execute(delete(DeliveryRateRow).where(DeliveryRateRow.subscription_id == row.id))
         return True
+
+    def _rate_upsert(self, *, subscription_id: str, next_slot: float, next_start: float) -> Any:
+        """``INSERT`` of a subscription's first rate limiter row, ``ON CONFLICT`` to be completed."""
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        return insert(DeliveryRateRow).values(
+            subscription_id=subscription_id, next_slot=next_slot, next_start=next_start
+        )
+
+    async def reserve_delivery_slot(
+        self, *, subscription_id: str, now: float, interval: float, latest: float | None
+    ) -> float | None:
+        """Take the subscription's next delivery slot: ``now`` if free, else the end of the queue; the
+        queue then ends ``interval`` later. None, taking nothing, when that slot is after ``latest``.
+
+        One atomic statement, so workers on any host share one queue per subscription (GCRA)."""
+        start = case((DeliveryRateRow.next_slot > now, DeliveryRateRow.next_slot), else_=now)
+        statement = (
+            self._rate_upsert(subscription_id=subscription_id, next_slot=now + interval, next_start=0.0)
+            .on_conflict_do_update(
+                index_elements=[DeliveryRateRow.subscription_id],
+                set_={"next_slot": start + interval},
+                where=None if latest is None else DeliveryRateRow.next_slot <= latest,
+            )
+            .returning(DeliveryRateRow.next_slot)
+        )
+        async with self._sessions.begin() as session:
+            queue_end = (await session.execute(statement)).scalar_one_or_none()
+        return None if queue_end is None else queue_end - interval
+
+    async def claim_delivery_start(
+        self, *, subscription_id: str, now: float, interval: float, burst: float
+    ) -> float:
+        """Record a delivery starting ``now`` if starts so far conform to one per ``interval`` with
+        ``burst`` seconds of tolerance (GCRA on starts), and answer 0; otherwise answer how many seconds
+        are left (nothing recorded)."""
+        start = case((DeliveryRateRow.next_start > now, DeliveryRateRow.next_start), else_=now)
+        statement = (
+            self._rate_upsert(
+                subscription_id=subscription_id, next_slot=now + interval, next_start=now + interval
+            )
+            .on_conflict_do_update(
+                index_elements=[DeliveryRateRow.subscription_id],
+                set_={"next_start": start + interval},
+                where=DeliveryRateRow.next_start - burst <= now,
+            )
+            .returning(DeliveryRateRow.next_start)
+        )
+        async with self._sessions.begin() as session:
+            if (await session.execute(statement)).scalar_one_or_none() is not None:
+                return 0.0
+            next_start = await session.scalar(
+                select(DeliveryRateRow.next_start).where(DeliveryRateRow.subscription_id == subscription_id)
+            )
+        return max((next_start or 0.0) - burst - now, 0.0)
 
     async def add_client(
         self, *, client_id: str, name: str, secret_hash: str, scopes: list[str]

@@ -34,6 +34,11 @@ class SubscriptionReads:
         self._newest: dict[str, Subscription] = {}
         self._enabled: dict[str, _EnabledRead] = {}
 
+    @property
+    def store(self) -> Store:
+        """The store it reads (a worker's rate limiter shares it)."""
+        return self._store
+
     async def enabled_for_trigger(self, trigger_id: str) -> list[Subscription]:
         """The trigger's enabled subscriptions as of now: the latest revisions are read every time;
         concurrent starts that see the same revisions share one read of the subscriptions."""

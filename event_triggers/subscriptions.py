@@ -30,7 +30,9 @@ from event_triggers.store import Store, Subscription
 
 MAX_RESPONSE_DEADLINE = timedelta(days=7)
 SUBSCRIPTION_LIMITS = {TriggerType.FIRE_AND_FORGET: 50, TriggerType.REQUEST_RESPONSE: 1}
-_BASE_PATCHABLE_FIELDS = frozenset({"name", "description", "enabled", "type", "filter", "responseDeadline"})
+_BASE_PATCHABLE_FIELDS = frozenset(
+    {"name", "description", "enabled", "type", "filter", "responseDeadline", "maxDeliveriesPerSecond"}
+)
 _durations = TypeAdapter(timedelta)
 
 

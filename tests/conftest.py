@@ -27,6 +27,7 @@ from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryResources
 from event_triggers.keys import PAYLOAD_ENCRYPTION_KEYS, generate_keys, load_server_key
 from event_triggers.migrations import upgrade_schema
+from event_triggers.rate_limits import DeliveryRateLimiter
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.store import Store
@@ -78,6 +79,7 @@ async def delivery_resources(settings: Settings, store: Store) -> AsyncIterator[
             http_client=http_client,
             destination_policy=DestinationPolicy(settings.delivery_allowlist),
             server_key=load_server_key(settings),
+            limiter=DeliveryRateLimiter(store),
         )
 
 

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_WINDOW_CLOSED,
         MAX_RECORDED_ATTEMPTS,
         QUERY_ATTEMPTS,
+        RATE_LIMITED,
         UPDATE_COMPLETE,
         WORKFLOW_TYPE,
         AttemptReport,
@@ -40,6 +41,8 @@ START_TO_CLOSE_MARGIN = timedelta(seconds=5)
 """Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
 ATTEMPT_LOG_PATCH = "attempt-log"
 """Marks histories whose deliveries run one activity per attempt (the workflow retries, and logs each)."""
+RATE_LIMIT_PATCH = "rate-limit"
+"""Marks histories where an attempt held back by a rate limit waited and started again, unrecorded."""
 ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 
 
@@ -59,6 +62,14 @@ def _retryable(error: FailureError) -> bool:
     """Worth another attempt: anything but a final ``ApplicationError`` (timeouts, crashes included)."""
     failure = _cause(error)
     return not (isinstance(failure, ApplicationError) and failure.non_retryable)
+
+
+def _rate_limit_wait(error: FailureError) -> timedelta | None:
+    """How long the subscription's rate limit holds the attempt back; None for any other failure."""
+    failure = _cause(error)
+    if isinstance(failure, ApplicationError) and failure.type == RATE_LIMITED:
+        return failure.next_retry_delay
+    return None
 
 
 def _milliseconds(duration: timedelta) -> int:
@@ -175,17 +186,23 @@ class InvocationWorkflow:
         )
         if not workflow.patched(ATTEMPT_LOG_PATCH):
             return await self._attempt(request, delivery, window=window, retry_policy=retry.retry_policy())
+        holds_rate_slot = False
         while True:
             attempt = self._attempt_count + 1
             scheduled = workflow.now()
             try:
                 result = await self._attempt(
                     request,
-                    delivery.model_copy(update={"attempt": attempt}),
+                    delivery.model_copy(update={"attempt": attempt, "holds_rate_slot": holds_rate_slot}),
                     window=retry_until - scheduled,
                     retry_policy=ONE_ATTEMPT,
                 )
             except FailureError as error:
+                wait = _rate_limit_wait(error)
+                holds_rate_slot = wait is not None and workflow.patched(RATE_LIMIT_PATCH)
+                if wait is not None and holds_rate_slot:  # not an attempt yet: wait for its slot
+                    await workflow.sleep(wait)
+                    continue
                 delay = self._next_delay(error, attempt=attempt, retry_until=retry_until)
                 if delay is None and _retryable(error):  # the window closed on a failure nobody judged
                     error = ApplicationError(

@@ -27,6 +27,7 @@ from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.security.ssrf import DestinationPolicy
 
 if TYPE_CHECKING:  # the store asks the registry which fields are secrets
+    from event_triggers.rate_limits import DeliveryRateLimiter
     from event_triggers.store import Subscription
 
 STAND_IN_INVOCATION_ID = "00000000-0000-0000-0000-000000000000"
@@ -71,6 +72,8 @@ class DeliveryResources:
     destination_policy: DestinationPolicy
     """For destinations that open their own connections (the SSRF rules of ``http_client``)."""
     server_key: bytes
+    limiter: DeliveryRateLimiter
+    """Holds back deliveries to subscriptions with ``maxDeliveriesPerSecond``, across every worker."""
 
 
 class Destination(ABC, Generic[ConfigT]):
@@ -227,8 +230,11 @@ class DeliveryActivity(Generic[DestinationT]):
 
     async def target(self, request: DeliveryRequest) -> tuple[Subscription, str]:
         """The subscription (credentials included) and the invocation secret, read and derived at delivery
-        time so neither enters workflow history."""
+        time so neither enters workflow history; first, the subscription's rate limit lets it go now or
+        ends the attempt with how long to wait."""
         subscription = await self.resources.subscriptions.get(request)
+        if subscription.maxDeliveriesPerSecond is not None:
+            await self.resources.limiter.admit(request, limit=subscription.maxDeliveriesPerSecond)
         return subscription, invocation_secret(
             server_key=self.resources.server_key, invocation_id=request.invocation_id
         )

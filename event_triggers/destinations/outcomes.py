@@ -22,6 +22,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 from event_triggers.config import Settings
 from event_triggers.invocation_models import (
     DELIVERY_WINDOW_CLOSED,
+    RATE_LIMITED,
     AttemptReport,
     DeliveryRequest,
     RetrySchedule,
@@ -87,7 +88,7 @@ class _LogFailedDeliveries(ActivityInboundInterceptor):
             return await super().execute_activity(input)
         except ApplicationError as failure:
             request = next((arg for arg in input.args if isinstance(arg, DeliveryRequest)), None)
-            if request is not None and failure.category is EXPECTED:
+            if request is not None and failure.category is EXPECTED and failure.type != RATE_LIMITED:
                 logger.warning("%s", describe_failed_attempt(request, failure))
             raise
 
