@@ -337,3 +337,28 @@ async def test_invocation_page_shows_attempts_and_redelivers(
         new_page = await browser.get(f"/ui/invocations/{new_id}")
         assert f'href="/ui/invocations/{original["id"]}"' in new_page.text, "links back to the original"
     assert len(subscriber.received(path)) == 2
+
+
+async def test_the_form_sets_and_keeps_the_rate_limit(
+    running_api: RunningApi, api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    url = subscriber.url(subscriber.new_path())
+    subscription_id = await create_subscription(api, url=url, maxDeliveriesPerSecond=0.5)
+    edit = f"/ui/subscriptions/{subscription_id}/edit"
+    browser = await _logged_in(running_api, await _client(running_api))
+    async with contextlib.aclosing(browser):
+        page = await browser.get(edit)
+        assert re.search(r'name="maxDeliveriesPerSecond"[^>]* value="0.5"', page.text)
+        form = {**_new_subscription_form(url, name="renamed"), "csrf_token": _csrf(page.text)}
+        refused = await browser.post(edit, data={**form, "maxDeliveriesPerSecond": "fast"})
+        assert re.search(r'id="error-maxDeliveriesPerSecond">[^<]*valid number', refused.text)
+        saved = await browser.post(edit, data={**form, "maxDeliveriesPerSecond": "0.5"})
+        assert saved.status_code == 303, saved.text
+        assert "at most 0.5" in (await browser.get(f"/ui/subscriptions/{subscription_id}")).text
+        assert (await api.get(f"/trigger-subscriptions/v1/{subscription_id}")).json()[
+            "maxDeliveriesPerSecond"
+        ] == 0.5
+        cleared = await browser.post(edit, data={**form, "maxDeliveriesPerSecond": ""})
+        assert cleared.status_code == 303, cleared.text
+    shown = (await api.get(f"/trigger-subscriptions/v1/{subscription_id}")).json()
+    assert (shown["name"], shown["maxDeliveriesPerSecond"]) == ("renamed", None), "empty: unlimited"

@@ -178,6 +178,14 @@ def _prune_empty(document: dict[str, Any]) -> dict[str, Any]:
     return pruned
 
 
+def _number(text: str) -> float | str:
+    """A number control's value as the API's number; anything else as typed, for the API to refuse."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 @dataclass
 class SubmittedForm:
     """A submitted subscription form: the API body it means, and the raw values to show it again."""
@@ -211,6 +219,8 @@ def read_subscription_form(
                 _pop_path(document, control.name)
     if "enabled" in document:
         document["enabled"] = document["enabled"] == "true"
+    if document.get("maxDeliveriesPerSecond"):
+        document["maxDeliveriesPerSecond"] = _number(document["maxDeliveriesPerSecond"])
     return SubmittedForm(body=_prune_empty(document), values=values)
 
 

@@ -39,7 +39,16 @@ json_router = APIRouter()
 
 RECENT_INVOCATIONS = 10
 TEST_EVENT_WAIT_SECONDS = 3
-TOP_LEVEL_CONTROLS = ("name", "description", "triggerId", "type", "responseDeadline", "enabled", "filter")
+TOP_LEVEL_CONTROLS = (
+    "name",
+    "description",
+    "triggerId",
+    "type",
+    "responseDeadline",
+    "maxDeliveriesPerSecond",
+    "enabled",
+    "filter",
+)
 _FIELD_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9.\[\]]*): (.+)$")
 
 
