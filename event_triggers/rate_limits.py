@@ -16,11 +16,15 @@ Two rules, each one atomic statement on the subscription's row in the store (``S
   absorbs a late slot without holding back the slots after it; the other half is margin for the time
   between a start and its arrival at the receiver.
 
+A wait of up to ``INLINE_WAIT`` is slept in the activity instead (once per rule): a Temporal timer round
+trip takes longer than that, and the worker slot is held no longer than by a quick HTTP answer.
+
 Subscriptions without a limit never get here: they cost nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -35,6 +39,9 @@ from event_triggers.invocation_models import (
 )
 from event_triggers.store import Store
 
+INLINE_WAIT = 0.1
+"""A wait up to this long (s) is slept in the activity, once: a timer round trip would take longer."""
+
 
 class DeliveryRateLimiter:
     """One per worker, on the store every worker shares."""
@@ -46,23 +53,27 @@ class DeliveryRateLimiter:
         """Return when the attempt may send now; else raise ``RATE_LIMITED`` (wait) or the window's end."""
         interval = 1 / limit
         latest = request.retry_until.timestamp() if request.retry_until is not None else None
-        now = time.time()
         if not request.holds_rate_slot:
+            now = time.time()
             slot = await self._store.reserve_delivery_slot(
                 subscription_id=request.subscription_id, now=now, interval=interval, latest=latest
             )
             if slot is None:
                 raise _window_closed(limit)
-            if slot > now:
-                raise _wait(slot - now, limit)
-        now = time.time()
-        rest = await self._store.claim_delivery_start(
-            subscription_id=request.subscription_id, now=now, interval=interval, burst=tolerance(interval)
-        )
-        if rest > 0:
+            await _wait(slot - now, limit, inline=True)
+        for inline in (True, False):
+            now = time.time()
+            rest = await self._store.claim_delivery_start(
+                subscription_id=request.subscription_id,
+                now=now,
+                interval=interval,
+                burst=tolerance(interval),
+            )
+            if rest <= 0:
+                return
             if latest is not None and now + rest >= latest:
                 raise _window_closed(limit)
-            raise _wait(rest, limit)
+            await _wait(rest, limit, inline=inline)
 
 
 def tolerance(interval: float) -> float:
@@ -70,8 +81,14 @@ def tolerance(interval: float) -> float:
     return max(0.0, 1 - interval) / 2
 
 
-def _wait(seconds: float, limit: float) -> ApplicationError:
-    return ApplicationError(
+async def _wait(seconds: float, limit: float, *, inline: bool) -> None:
+    """Sleep a short wait here (when ``inline``); end the attempt with a longer one, for a timer."""
+    if seconds <= 0:
+        return
+    if inline and seconds <= INLINE_WAIT:
+        await asyncio.sleep(seconds)
+        return
+    raise ApplicationError(
         f"waiting {seconds:.3f} s for a delivery slot (maxDeliveriesPerSecond {limit:g})",
         AttemptReport(),
         type=RATE_LIMITED,

@@ -1,7 +1,8 @@
 """Histories recorded by earlier versions of ``InvocationWorkflow`` replay on the current code.
 
 ``tests/histories`` holds real histories (delivery retried by Temporal, rejected at once, a SYNC answer
-after a retry) recorded before the attempt log; a workflow change that breaks them fails here.
+after a retry) recorded before the attempt log, and one whose delivery waited for its rate limit's slot
+(patches ``attempt-log`` and ``rate-limit``); a workflow change that breaks them fails here.
 """
 
 from __future__ import annotations
@@ -32,4 +33,5 @@ def test_histories_are_there() -> None:
         "fire_and_forget_retried",
         "fire_and_forget_rejected",
         "sync_answered_after_retry",
+        "fire_and_forget_rate_limited",
     }
