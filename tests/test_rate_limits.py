@@ -23,12 +23,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from api.main import create_app
 from event_triggers.config import Settings
 from event_triggers.invocation_models import DELIVERY_WINDOW_CLOSED, RATE_LIMITED, DeliveryRequest
 from event_triggers.models import TriggerType
 from event_triggers.rate_limits import DeliveryRateLimiter
 from event_triggers.store import Store
-from tests.conftest import RunningApi, module_settings, wait_until
+from tests.conftest import TEST_KEYS, RunningApi, module_settings, wait_until
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -60,12 +61,18 @@ def busiest_window(arrivals: list[float], *, seconds: float) -> int:
 
 
 @pytest.fixture(scope="module")
+async def limited_settings(tmp_path_factory: pytest.TempPathFactory, temporal_address: str) -> Settings:
+    """The module's store and task queue; its APIs have no worker of their own."""
+    return await module_settings(tmp_path_factory, temporal_address, "rate-limits", embedded_worker=False)
+
+
+@pytest.fixture(scope="module")
 async def limited_api(
-    tmp_path_factory: pytest.TempPathFactory, temporal_address: str, temporal_client: Client
+    limited_settings: Settings, tmp_path_factory: pytest.TempPathFactory, temporal_client: Client
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The API without a worker of its own, and two ``event-triggers worker`` processes polling its task
-    queue before any test starts an event, so both run deliveries."""
-    settings = await module_settings(tmp_path_factory, temporal_address, "rate-limits", embedded_worker=False)
+    """The API, and two ``event-triggers worker`` processes polling its task queue before any test starts
+    an event, so both run deliveries."""
+    settings = limited_settings.model_copy()
     workers = WorkerProcesses(settings, tmp_path_factory.mktemp("rate-limit-workers"))
     request = DescribeTaskQueueRequest(
         namespace=settings.temporal_namespace,
@@ -157,6 +164,34 @@ async def test_request_response_queued_past_its_deadline_times_out(
     attempts = (await limited_api.get(f"/trigger-invocations/v1/{details[1]['id']}/attempts")).json()
     assert [item["statusCode"] for item in attempts] == [None]
     assert "no delivery slot before the delivery window closes" in attempts[0]["error"]
+
+
+async def test_a_fire_and_forget_queued_past_its_window_fails_as_a_closed_window(
+    limited_api: httpx.AsyncClient, subscriber: Subscriber, limited_settings: Settings
+) -> None:
+    path = subscriber.new_path()
+    mine = await create_subscription(limited_api, url=subscriber.url(path), maxDeliveriesPerSecond=0.05)
+    short_window = limited_settings.model_copy(update={"fire_and_forget_retry_window": timedelta(seconds=5)})
+    async with RunningApi(short_window) as running, await running.client() as api:
+        details = []
+        for _ in range(2):  # the first takes the slot now: the next is 20 s later, after its window
+            every = await settled(api, await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT))
+            details += [detail for detail in every if detail["subscriptionId"] == mine]
+
+    assert [detail["status"] for detail in details] == ["COMPLETED", "FAILED"]
+    assert "no delivery slot before the delivery window closes" in details[1]["error"]
+    assert [request.json()["_metadata"]["invocationId"] for request in subscriber.received(path)] == [
+        details[0]["id"]
+    ]
+
+
+def test_the_openapi_document_shows_the_field() -> None:
+    document = create_app(Settings.model_validate({"dev_mode": True, **TEST_KEYS})).openapi()
+    schemas = document["components"]["schemas"]
+    for name in ("SubscriptionFields", "SubscriptionReplace", "SubscriptionPublic", "SubscriptionCreated"):
+        field = schemas[name]["properties"]["maxDeliveriesPerSecond"]
+        assert {"type": "number", "minimum": 0.001, "maximum": 1000.0} in field["anyOf"], name
+        assert "Null: unlimited" in field["description"]
 
 
 @pytest.mark.parametrize(
