@@ -60,6 +60,9 @@ class InboxDestination(Destination[InboxConfig]):
         if not config.inbox.isidentifier():
             raise InvalidField(self.field("inbox"), "must be an identifier")
 
+    def describe_target(self, config: InboxConfig) -> str:
+        return f"inbox {config.inbox}"
+
     def check_size(
         self,
         config: InboxConfig,

@@ -17,7 +17,14 @@ from event_triggers.invocation_models import InvocationStatus
 from event_triggers.invocations import reads
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SCOPES, SUBSCRIPTIONS_READ
 from tests.conftest import RunningApi, wait_until
-from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
+from tests.invocation_fixtures import (
+    FNF_INPUT,
+    FNF_TRIGGER,
+    create_destination_subscription,
+    create_subscription,
+    finished,
+    start,
+)
 from tests.subscriber import Reply, Subscriber
 
 XSS = "<script>alert(1)</script>"
@@ -218,6 +225,35 @@ def test_form_offers_every_destination_type_of_the_api() -> None:
     assert names["httpConfig.basicAuthConfig.password"].kind == "password"
     assert names["httpConfig.basicAuthConfig"].shown_when is not None
     assert names["httpConfig.httpDispatchMode"].request_response_only
+
+
+async def test_subscription_list_shows_every_destination_s_target(
+    running_api: RunningApi, api: httpx.AsyncClient
+) -> None:
+    configs = {
+        "HTTP": {"url": "https://hooks.example.com/identity"},
+        "EVENTBRIDGE": {"awsAccount": "123456789012", "awsRegion": "eu-west-1", "eventBusName": "idn"},
+        "SQS": {"queueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/idn", "awsRegion": "eu-west-1"},
+        "RABBITMQ": {
+            "url": "amqp://feeder:hunter2@rabbit.example.com:5672/idn",
+            "exchange": "identity",
+            "routingKey": "created",
+        },
+    }
+    assert set(configs) == set(DESTINATIONS), "one configuration for each destination type of the API"
+    for type_name, config in configs.items():
+        await create_destination_subscription(api, type_name=type_name, config=config)
+    browser = await _logged_in(running_api, await _client(running_api))
+    async with contextlib.aclosing(browser):
+        listing = (await browser.get("/ui/subscriptions")).text
+    for target in (
+        "https://hooks.example.com/identity",
+        "event bus idn in 123456789012 (eu-west-1)",
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/idn",
+        "exchange identity, routing key created, at amqp://feeder@rabbit.example.com:5672/idn",
+    ):
+        assert f'<td class="wrap">{target}</td>' in listing, target
+    assert "hunter2" not in listing, "the broker password is a secret"
 
 
 def test_form_pairs_become_the_api_body() -> None:

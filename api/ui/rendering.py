@@ -16,7 +16,9 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from api.ui.session import LoginRequired, UiSession
+from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.errors import DomainError, Unavailable
+from event_triggers.models import WireModel
 
 _HERE = Path(__file__).parent
 STATIC_DIR = _HERE / "static"
@@ -42,7 +44,14 @@ def _timestamp(value: datetime | None, zone: str = " UTC") -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") + zone if value else ""
 
 
+def _destination_target(subscription: WireModel) -> str:
+    """Where a subscription's deliveries go, as its destination describes it (one place for every type)."""
+    destination = DESTINATIONS.get(getattr(subscription, "type", ""))
+    return destination.target_text(subscription) if destination else ""
+
+
 templates.env.filters["pretty_json"] = _pretty_json
+templates.env.filters["destination_target"] = _destination_target
 templates.env.filters["timestamp"] = _timestamp
 templates.env.filters["path"] = lambda value: quote(str(value), safe="")
 

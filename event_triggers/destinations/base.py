@@ -119,6 +119,18 @@ class Destination(ABC, Generic[ConfigT]):
                 error_type="SubscriptionMisconfigured",
             ) from None
 
+    @abstractmethod
+    def describe_target(self, config: ConfigT) -> str:
+        """Where deliveries go, for a person reading a list of subscriptions; never a secret."""
+
+    def target_text(self, subscription: WireModel) -> str:
+        """``describe_target`` of a subscription (the Administration UI's lists); a stored config that no
+        longer fits its model says so instead."""
+        try:
+            return self.describe_target(self.config(subscription))
+        except InvalidField as exc:
+            return f"misconfigured: {exc.message}"
+
     def field(self, name: str) -> str:
         """The dotted field name an error reports, e.g. ``httpConfig.url``."""
         return f"{self.config_field}.{name}"

@@ -93,6 +93,9 @@ class EventBridgeDestination(Destination[EventBridgeConfig]):
         if not config.eventBusName:
             raise InvalidField(self.field("eventBusName"), "must not be empty")
 
+    def describe_target(self, config: EventBridgeConfig) -> str:
+        return f"event bus {config.eventBusName} in {config.awsAccount} ({config.awsRegion})"
+
     def entry(
         self,
         config: EventBridgeConfig,

@@ -137,6 +137,9 @@ class HttpDestination(Destination[HttpConfig]):
                     self.field("bearerTokenAuthConfig.bearerToken"), "is required for BEARER_TOKEN"
                 )
 
+    def describe_target(self, config: HttpConfig) -> str:
+        return config.url
+
     def response_mode(self, config: HttpConfig) -> HttpDispatchMode:
         return config.httpDispatchMode
 

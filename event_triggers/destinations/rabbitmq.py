@@ -98,6 +98,10 @@ class RabbitMqDestination(Destination[RabbitMqConfig]):
         except InvalidField as refused:
             raise InvalidField(self.field("url"), refused.reason) from None
 
+    def describe_target(self, config: RabbitMqConfig) -> str:
+        exchange = f"exchange {config.exchange}" if config.exchange else "the default exchange"
+        return f"{exchange}, routing key {config.routingKey}, at {_with_password(config.url, None)}"
+
     # The password sits inside the URL: these four keep it out of the stored document and the API.
 
     def split_secrets(self, document: dict[str, Any]) -> dict[str, str]:

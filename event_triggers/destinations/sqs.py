@@ -96,6 +96,9 @@ class SqsDestination(Destination[SqsConfig]):
         if config.messageGroupId == "":
             raise InvalidField(self.field("messageGroupId"), "must not be empty")
 
+    def describe_target(self, config: SqsConfig) -> str:
+        return config.queueUrl
+
     def send_message_input(
         self, config: SqsConfig, request: DeliveryRequest, *, subscription_id: str, secret: str
     ) -> dict[str, Any]:
