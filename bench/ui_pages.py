@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -116,10 +118,28 @@ async def main(subscriptions: int, invocations: int) -> None:
                     {"limit": 50, "count": "true", "filters": one},
                 )
                 await pages.time(
+                    "status_offset_2500",
+                    "GET /status?limit=50&offset=2500",
+                    status,
+                    {"limit": 50, "offset": 2500},
+                )
+                await pages.time(
                     "status_sorted",
-                    "GET /status?limit=50&sorters=-created (latest 2000)",
+                    "GET /status?limit=50&sorters=-created",
                     status,
                     {"limit": 50, "sorters": "-created"},
+                )
+                await pages.time(
+                    "status_oldest",
+                    "GET /status?limit=50&sorters=created",
+                    status,
+                    {"limit": 50, "sorters": "created"},
+                )
+                await pages.time(
+                    "status_completed_filtered",
+                    "GET /status?sorters=-completed&filters=subscriptionId eq",
+                    status,
+                    {"limit": 50, "sorters": "-completed", "filters": one},
                 )
                 api.cookies.set(COOKIE_NAME, api.headers["Authorization"].removeprefix("Bearer "), path="/ui")
                 invocation = (await api.get(status, params={"limit": 1})).json()[0]["id"]
@@ -131,6 +151,14 @@ async def main(subscriptions: int, invocations: int) -> None:
                     f"/ui/subscriptions/{ids[0]}",
                 )
                 await pages.time("ui_invocations", "/ui/invocations (50 rows)", "/ui/invocations")
+                older = re.search(r'page=([^"&]+)">Older', (await api.get("/ui/invocations")).text)
+                assert older, "the first page links to the next"
+                await pages.time(
+                    "ui_invocations_older",
+                    "/ui/invocations?page=... (the next 50)",
+                    "/ui/invocations",
+                    {"page": unquote(older.group(1))},
+                )
                 await pages.time(
                     "ui_invocations_filtered",
                     "/ui/invocations?status=COMPLETED&subscriptionId=...",

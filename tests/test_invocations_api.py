@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from event_triggers.invocations import reads
 from tests.conftest import wait_until
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, error_text, finished, start
 from tests.subscriber import Subscriber
@@ -135,3 +138,54 @@ async def test_status_list_filters_sorts_and_pages(api: httpx.AsyncClient, subsc
     assert {item["id"] for item in only_first} <= unfiltered, "no filters lists every invocation"
     bad = await api.get("/trigger-invocations/v1/status", params={"filters": 'name eq "x"'})
     assert bad.status_code == 400 and "filters" in error_text(bad)
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+async def test_status_list_pages_newest_or_oldest_first_at_any_offset(
+    api: httpx.AsyncClient, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page of ``created`` / ``-created`` comes from visibility: a deep offset is found by counting
+    (the seek's slack is cut to 2 rows so nearly every offset seeks), not by reading what precedes it."""
+    monkeypatch.setattr(reads, "SEEK_SLACK", 2)
+    ids = [await create_subscription(api, url=subscriber.url(subscriber.new_path())) for _ in range(6)]
+    for _ in range(6):
+        for invocation in await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT):
+            await finished(api, invocation["id"])
+    mine = " or ".join(f'subscriptionId eq "{subscription_id}"' for subscription_id in ids)
+
+    async def listed(**params: Any) -> list[dict[str, Any]]:
+        response = await api.get("/trigger-invocations/v1/status", params={"filters": mine, **params})
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()
+        return items
+
+    async def all_visible() -> list[dict[str, Any]]:
+        everything = await listed(limit=250)
+        return everything if len(everything) == 36 else []
+
+    everything = await wait_until(all_visible)
+    by_id = sorted(everything, key=lambda item: item["id"])
+    newest = [item["id"] for item in sorted(by_id, key=lambda item: _moment(item["created"]), reverse=True)]
+    assert [item["id"] for item in everything] == newest, "no sorters: newest created first"
+    for offset in range(0, 40, 7):
+        assert [item["id"] for item in await listed(limit=7, offset=offset, sorters="-created")] == (
+            newest[offset : offset + 7]
+        ), offset
+        assert [item["id"] for item in await listed(limit=7, offset=offset, sorters="created")] == (
+            newest[::-1][offset : offset + 7]
+        ), offset
+    counted = await api.get("/trigger-invocations/v1/status", params={"filters": mine, "count": "true"})
+    assert counted.headers["X-Total-Count"] == "36"
+
+    by_completion = [item["completed"] for item in await listed(limit=250, sorters="-completed")]
+    assert len(by_completion) == 36 and by_completion == sorted(by_completion, key=_moment, reverse=True)
+    monkeypatch.setattr(reads, "MAX_SORTED_INVOCATIONS", 10)
+    refused = await api.get(
+        "/trigger-invocations/v1/status", params={"filters": mine, "sorters": "triggerId"}
+    )
+    assert (
+        refused.status_code == 400 and "sorters" in error_text(refused) and "36 match" in error_text(refused)
+    )

@@ -20,6 +20,7 @@ from tests.conftest import RunningApi, wait_until
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
+    RR_TRIGGER,
     create_destination_subscription,
     create_subscription,
     finished,
@@ -336,6 +337,45 @@ async def test_invocation_lists_page_through_visibility_with_filters_in_the_quer
         assert bad.status_code == 400 and "status" in bad.text
         forged_page = await browser.get("/ui/invocations", params={"page": "bm90IGEgdG9rZW4="})
         assert forged_page.status_code == 400 and "page" in forged_page.text
+
+
+async def test_invocation_list_is_newest_created_first_with_one_in_flight(
+    running_api: RunningApi, api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    """Visibility lists running workflows first; the list puts an older invocation still awaiting its
+    callback after the newer ones that already finished."""
+    waiting = await create_subscription(
+        api, url=subscriber.url(subscriber.new_path()), trigger_id=RR_TRIGGER, mode="ASYNC"
+    )
+    quick = await create_subscription(api, url=subscriber.url(subscriber.new_path()))
+
+    async def test_event(trigger_id: str, subscription_id: str) -> str:
+        response = await api.post(
+            "/trigger-invocations/v1/test",
+            json={"triggerId": trigger_id, "subscriptionIds": [subscription_id]},
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()[0]["id"])
+
+    in_flight = await test_event(RR_TRIGGER, waiting)
+    newer = [await test_event(FNF_TRIGGER, quick) for _ in range(2)]
+    for invocation_id in newer:
+        await finished(api, invocation_id)
+    assert (await api.get(f"/trigger-invocations/v1/{in_flight}")).json()["status"] == "AWAITING_RESPONSE"
+    context = await running_api.state.invocation_context()
+
+    async def both_closed_in_visibility() -> bool:
+        page = await reads.list_invocations(
+            context=context, subscription_id=quick, status=InvocationStatus.COMPLETED
+        )
+        return len(page.items) == 2
+
+    await wait_until(both_closed_in_visibility)
+    browser = await _logged_in(running_api, await _client(running_api))
+    async with contextlib.aclosing(browser):
+        text = (await browser.get("/ui/invocations")).text
+    found = [text.find(f"/ui/invocations/{item}") for item in [*reversed(newer), in_flight]]
+    assert min(found) >= 0 and found == sorted(found), "the in-flight invocation after the newer two"
 
 
 async def test_invocation_page_shows_attempts_and_redelivers(

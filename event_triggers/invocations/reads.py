@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -21,7 +22,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from event_triggers.collection import apply_collection, parse_filter_terms
+from event_triggers.collection import apply_collection, parse_filter_terms, parse_sorters
 from event_triggers.errors import DomainError, InvalidField, NotFound, Unavailable
 from event_triggers.invocation_models import (
     QUERY_ATTEMPTS,
@@ -39,8 +40,8 @@ MAX_START_WAIT_SECONDS = 30
 """``POST /start?waitSeconds``: a producer holds its request open for the outcome, not a long poll."""
 QUERY_RPC_TIMEOUT = timedelta(seconds=15)
 """A worker answers a query between workflow tasks; one may wait for an attempt in flight (10 s)."""
-MAX_LISTED_INVOCATIONS = 2000
-"""As SailPoint: the status list is a recent window, not the full history."""
+MAX_SORTED_INVOCATIONS = 1000
+"""Sorters visibility cannot serve sort in memory: at most this many matching invocations (about 0.3 s)."""
 STATUS_FILTERS = {"triggerId": {"eq"}, "subscriptionId": {"eq"}}
 STATUS_SORTERS = {"triggerId", "subscriptionName", "created", "completed"}
 _FILTER_SEARCH_ATTRIBUTES = {"triggerId": TRIGGER_ID.name, "subscriptionId": SUBSCRIPTION_ID.name}
@@ -241,7 +242,7 @@ class InvocationSummary:
 class InvocationPage:
     items: list[InvocationSummary]
     next_page_token: bytes | None
-    """Temporal's opaque token for the next page; None on the last one."""
+    """Where the next page starts (the last row's start time and id); None on the last page."""
 
 
 async def list_invocations(
@@ -253,19 +254,19 @@ async def list_invocations(
     page_size: int = 50,
     page_token: bytes | None = None,
 ) -> InvocationPage:
-    """One page of invocations, newest first, straight from Temporal visibility with the filters in the query.
+    """One page of invocations, newest created first, from Temporal visibility with the filters in the query.
 
-    Visibility orders in-flight invocations first (newest started first), then finished ones (newest
-    finished first); only the page's memos are decoded. ``page_token`` must be one this function
-    returned: Temporal retries a malformed one for a long while.
+    Reads about one page of each of the running and the closed invocations (``newest_executions``) and
+    decodes only the page's memos. A ``page_token`` is one this function returned; another is a 400.
     """
     query = invocation_query(trigger_id=trigger_id, subscription_id=subscription_id, status=status)
-    executions = context.client.list_workflows(query, page_size=page_size, next_page_token=page_token)
-    try:
-        await executions.fetch_next_page()
-    except RPCError as exc:
-        raise Unavailable(f"cannot list invocations: {exc.message}") from exc
-    page = list(executions.current_page or [])
+    after = _Cursor.parse(page_token) if page_token else None
+    if after is not None:
+        query += f" AND StartTime <= {_time_literal(after.start)}"
+    executions = await newest_executions(
+        context=context, query=query, take=page_size + 1, keep=after.precedes if after else None
+    )
+    page = executions[:page_size]
     memos = await asyncio.gather(*(_readable_memo(execution) for execution in page))
     items = [
         InvocationSummary(
@@ -280,7 +281,183 @@ async def list_invocations(
         )
         for execution, memo in zip(page, memos, strict=True)
     ]
-    return InvocationPage(items=items, next_page_token=executions.next_page_token if page else None)
+    more = len(executions) > page_size
+    return InvocationPage(items=items, next_page_token=_Cursor.of(page[-1]).token() if more else None)
+
+
+# --- newest first, straight from visibility ---------------------------------------------------------
+#
+# SQL visibility (the dev server's SQLite, PostgreSQL, MySQL) has no ORDER BY: it lists running executions
+# first (newest started first), then closed ones by close time, newest first. "Newest created first" is
+# built from that order without reading a window: running invocations are already in start order, and a
+# closed invocation closes after it starts, so once the closed list reaches a close time older than the
+# page's oldest start, nothing further down can enter the page. A deep offset is found by counting
+# (``CountWorkflowExecutions`` with a StartTime bound) instead of reading the rows before it.
+
+_RUNNING = 'ExecutionStatus = "Running"'
+_CLOSED = 'ExecutionStatus != "Running"'
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+SEEK_SLACK = 25
+"""A seek stops within this many rows of its offset: reading a row costs about a tenth of a count."""
+MAX_SEEK_COUNTS = 40
+
+
+def _newest_key(execution: WorkflowExecution) -> tuple[int, str]:
+    """Newest started first, then by id: one total order every page agrees on."""
+    return (-((execution.start_time - _EPOCH) // _MICROSECOND), execution.id)
+
+
+def _time_literal(moment: datetime) -> str:
+    """A List Filter time that covers the whole microsecond (visibility keeps nanoseconds)."""
+    moment = moment.astimezone(UTC)
+    return f'"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}999Z"'
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """The last row of a page: the next page holds the rows after it in ``_newest_key`` order."""
+
+    start: datetime
+    id: str
+
+    @classmethod
+    def of(cls, execution: WorkflowExecution) -> _Cursor:
+        return cls(execution.start_time, execution.id)
+
+    @classmethod
+    def parse(cls, token: bytes) -> _Cursor:
+        try:
+            start, workflow_id = json.loads(token)
+            return cls(datetime.fromisoformat(start), str(workflow_id))
+        except (ValueError, TypeError) as exc:
+            raise InvalidField("page", "is not a page of this list") from exc
+
+    def token(self) -> bytes:
+        return json.dumps([self.start.isoformat(), self.id]).encode()
+
+    def precedes(self, execution: WorkflowExecution) -> bool:
+        return _newest_key(execution) > (-((self.start - _EPOCH) // _MICROSECOND), self.id)
+
+
+async def _read_page(
+    context: InvocationContext, query: str, *, page_size: int, token: bytes | None
+) -> tuple[list[WorkflowExecution], bytes | None]:
+    listing = context.client.list_workflows(query, page_size=page_size, next_page_token=token)
+    try:
+        await listing.fetch_next_page()
+    except RPCError as exc:
+        raise Unavailable(f"cannot list invocations: {exc.message}") from exc
+    page = list(listing.current_page or [])
+    return page, listing.next_page_token if page else None
+
+
+async def newest_executions(
+    *,
+    context: InvocationContext,
+    query: str,
+    take: int,
+    keep: Callable[[WorkflowExecution], bool] | None = None,
+) -> list[WorkflowExecution]:
+    """The ``take`` newest created executions of ``query`` (``_newest_key`` order); rows ``keep`` refuses
+    are skipped. Reads about ``take`` running and ``take`` closed rows, and no memo."""
+
+    def kept(page: list[WorkflowExecution]) -> list[WorkflowExecution]:
+        return [execution for execution in page if keep is None or keep(execution)]
+
+    async def running() -> list[WorkflowExecution]:
+        rows: list[WorkflowExecution] = []
+        token = None
+        while len(rows) < take:
+            page, token = await _read_page(context, f"{query} AND {_RUNNING}", page_size=take, token=token)
+            rows += kept(page)
+            if token is None:
+                break
+        return rows
+
+    async def closed() -> list[WorkflowExecution]:
+        rows: list[WorkflowExecution] = []
+        token = None
+        while True:
+            page, token = await _read_page(context, f"{query} AND {_CLOSED}", page_size=take, token=token)
+            rows += kept(page)
+            if token is None:
+                return rows
+            rows.sort(key=_newest_key)
+            rows = rows[:take]
+            # Everything further down closed before the last row did, so it also started before that.
+            last_close = page[-1].close_time
+            if len(rows) == take and last_close is not None and last_close < rows[-1].start_time:
+                return rows
+
+    in_flight, finished = await asyncio.gather(running(), closed())
+    unique = {execution.id: execution for execution in finished + in_flight}  # closed between the two reads
+    return sorted(unique.values(), key=_newest_key)[:take]
+
+
+async def _count(context: InvocationContext, query: str) -> int:
+    return await count_invocations(context=context, query=query)
+
+
+async def seek_start_time(*, context: InvocationContext, query: str, rank: int) -> tuple[str, int]:
+    """A StartTime bound (a List Filter literal) with ``newer`` invocations started after it, where
+    ``rank - SEEK_SLACK <= newer <= rank``: the ``rank``-th newest invocation is the
+    ``(rank - newer)``-th of those started at or before it.
+
+    Counting, not reading: it gallops back from now until enough started after the bound, then
+    interpolates between the two bounds (bisecting when interpolation stalls)."""
+    wanted = range(max(rank - SEEK_SLACK, 0), rank + 1)
+
+    async def newer_than(moment: datetime) -> int:
+        return await _count(context, f"{query} AND StartTime > {_time_literal(moment)}")
+
+    high = datetime.now(UTC)
+    high_count = await newer_than(high)
+    if high_count > rank:  # a server clock ahead of ours
+        high, high_count = datetime.max.replace(tzinfo=UTC) - timedelta(days=1), 0
+    if high_count in wanted:
+        return _time_literal(high), high_count
+    span = timedelta(minutes=1)
+    low = high - span
+    low_count = await newer_than(low)
+    counts = 2
+    while low_count < wanted.start:  # not far enough back yet: everything here is newer than the target
+        high, high_count = low, low_count
+        span *= 8
+        low = max(high - span, _EPOCH)
+        low_count = await newer_than(low)
+        counts += 1
+        if low == _EPOCH and low_count < wanted.start:  # fewer invocations than the offset
+            return _time_literal(low), low_count
+    while low_count not in wanted and high - low > _MICROSECOND and counts < MAX_SEEK_COUNTS:
+        target = (wanted.start + wanted.stop - 1) / 2
+        fraction = min(max((target - high_count) / (low_count - high_count), 0.1), 0.9)
+        if counts % 3 == 0:  # a stalled interpolation (bursty start times) still halves the interval
+            fraction = 0.5
+        middle = high - (high - low) * fraction
+        middle_count = await newer_than(middle)
+        counts += 1
+        if middle_count in wanted:
+            return _time_literal(middle), middle_count
+        if middle_count > rank:
+            low, low_count = middle, middle_count
+        else:
+            high, high_count = middle, middle_count
+    if low_count in wanted:
+        return _time_literal(low), low_count
+    return _time_literal(high), high_count
+
+
+async def newest_page(
+    *, context: InvocationContext, query: str, offset: int, limit: int
+) -> list[WorkflowExecution]:
+    """Rows ``offset`` to ``offset + limit`` of ``query``, newest created first: a count-based seek to
+    near the offset, then one ``newest_executions`` read of at most ``SEEK_SLACK + limit`` rows."""
+    if offset:
+        bound, newer = await seek_start_time(context=context, query=query, rank=offset)
+        query = f"{query} AND StartTime <= {bound}"
+        offset -= newer
+    return (await newest_executions(context=context, query=query, take=offset + limit))[offset:]
 
 
 async def count_invocations(*, context: InvocationContext, query: str) -> int:
@@ -316,34 +493,50 @@ async def list_invocation_statuses(
 ) -> list[Mapping[str, Any]]:
     """SailPoint's ``InvocationStatus[]`` from Temporal visibility, the filters in the visibility query.
 
-    Without ``sorters``, the page is read in visibility order (in-flight first, then newest finished),
-    ``offset + limit`` rows at most. A sort reads the latest 2000 and sorts them. Either way only the
-    returned page's memos are decoded (all of them only to sort by ``subscriptionName``).
+    Newest created first (no ``sorters``, or ``-created``) and oldest first (``created``, the same rows
+    counted from the end) are served by ``newest_page`` at any offset. Visibility cannot sort by another
+    field, so ``triggerId``, ``subscriptionName`` and ``completed`` sort in memory, which is allowed
+    while at most ``MAX_SORTED_INVOCATIONS`` invocations match (a 400 says so beyond). Only the returned
+    page's memos are decoded (every one only to sort by ``subscriptionName``).
     """
     query = visibility_query(filters)
+    order = parse_sorters(sorters, allowed=STATUS_SORTERS)
     if limit == 0:
         return []
-    if not sorters:
-        wanted = offset + limit
-        executions = []
-        try:
-            async for execution in context.client.list_workflows(
-                query, limit=wanted, page_size=min(wanted, MAX_LISTED_INVOCATIONS)
-            ):
-                executions.append(execution)
-        except RPCError as exc:
-            raise Unavailable(f"cannot list invocations: {exc.message}") from exc
-        page = executions[offset:]
-        memos = await asyncio.gather(*(_readable_memo(execution) for execution in page))
-        return [_status_item(execution, memo) for execution, memo in zip(page, memos, strict=True)]
-    by_name = "subscriptionName" in sorters
-    rows: list[dict[str, Any]] = []
-    try:
-        async for execution in context.client.list_workflows(query, limit=MAX_LISTED_INVOCATIONS):
-            memo = await _readable_memo(execution) if by_name else {}
-            rows.append({**_status_item(execution, memo), "execution": execution})
-    except RPCError as exc:
-        raise Unavailable(f"cannot list invocations: {exc.message}") from exc
+    if order in ([], [("created", True)]):
+        page = await newest_page(context=context, query=query, offset=offset, limit=limit)
+    elif order == [("created", False)]:
+        total = await _count(context, query)
+        first = max(total - offset - limit, 0)
+        wanted = max(total - offset - first, 0)
+        page = (await newest_page(context=context, query=query, offset=first, limit=wanted))[::-1]
+    else:
+        page = await _sorted_in_memory(
+            context=context, query=query, sorters=sorters, limit=limit, offset=offset
+        )
+    memos = await asyncio.gather(*(_readable_memo(execution) for execution in page))
+    return [_status_item(execution, memo) for execution, memo in zip(page, memos, strict=True)]
+
+
+async def _sorted_in_memory(
+    *, context: InvocationContext, query: str, sorters: str | None, limit: int, offset: int
+) -> list[WorkflowExecution]:
+    total = await _count(context, query)
+    if total > MAX_SORTED_INVOCATIONS:
+        raise InvalidField(
+            "sorters",
+            f"{sorters!r} is sorted in memory, for at most {MAX_SORTED_INVOCATIONS} matching invocations, "
+            f"and {total} match: narrow the filters (triggerId, subscriptionId) or sort by created, -created",
+        )
+    executions = await newest_executions(context=context, query=query, take=MAX_SORTED_INVOCATIONS)
+    by_name = "subscriptionName" in (sorters or "")
+    memos = (
+        await asyncio.gather(*(_readable_memo(execution) for execution in executions)) if by_name else None
+    )
+    rows = [
+        {**_status_item(execution, memos[index] if memos else {}), "execution": execution}
+        for index, execution in enumerate(executions)
+    ]
     sorted_page, _ = apply_collection(
         rows,
         filters=None,
@@ -354,9 +547,7 @@ async def list_invocation_statuses(
         sort_fields=STATUS_SORTERS,
         default_sort=[("created", True)],
     )
-    executions = [row["execution"] for row in sorted_page]
-    memos = await asyncio.gather(*(_readable_memo(execution) for execution in executions))
-    return [_status_item(execution, memo) for execution, memo in zip(executions, memos, strict=True)]
+    return [row["execution"] for row in sorted_page]
 
 
 async def count_invocation_statuses(*, context: InvocationContext, filters: str | None) -> int:
