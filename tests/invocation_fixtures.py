@@ -68,6 +68,15 @@ async def start(
     return invocations
 
 
+async def send_test_event(api: httpx.AsyncClient, *, trigger_id: str, subscription_id: str) -> str:
+    """A TEST invocation of the trigger's example input for one subscription only; its id."""
+    response = await api.post(
+        "/trigger-invocations/v1/test", json={"triggerId": trigger_id, "subscriptionIds": [subscription_id]}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()[0]["id"])
+
+
 async def finished(api: httpx.AsyncClient, invocation_id: str, *, wait: float = 20) -> dict[str, Any]:
     """The invocation once it has finished (long poll), failing the test if it has not."""
     response = await api.get(f"/trigger-invocations/v1/{invocation_id}", params={"waitSeconds": wait})

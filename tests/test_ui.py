@@ -24,6 +24,7 @@ from tests.invocation_fixtures import (
     create_destination_subscription,
     create_subscription,
     finished,
+    send_test_event,
     start,
 )
 from tests.subscriber import Reply, Subscriber
@@ -349,16 +350,8 @@ async def test_invocation_list_is_newest_created_first_with_one_in_flight(
     )
     quick = await create_subscription(api, url=subscriber.url(subscriber.new_path()))
 
-    async def test_event(trigger_id: str, subscription_id: str) -> str:
-        response = await api.post(
-            "/trigger-invocations/v1/test",
-            json={"triggerId": trigger_id, "subscriptionIds": [subscription_id]},
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()[0]["id"])
-
-    in_flight = await test_event(RR_TRIGGER, waiting)
-    newer = [await test_event(FNF_TRIGGER, quick) for _ in range(2)]
+    in_flight = await send_test_event(api, trigger_id=RR_TRIGGER, subscription_id=waiting)
+    newer = [await send_test_event(api, trigger_id=FNF_TRIGGER, subscription_id=quick) for _ in range(2)]
     for invocation_id in newer:
         await finished(api, invocation_id)
     assert (await api.get(f"/trigger-invocations/v1/{in_flight}")).json()["status"] == "AWAITING_RESPONSE"

@@ -22,9 +22,10 @@ from tests.invocation_fixtures import (
     RR_TRIGGER,
     create_subscription,
     finished,
+    send_test_event,
     start,
 )
-from tests.subscriber import Subscriber
+from tests.subscriber import Reply, Subscriber
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -254,7 +255,13 @@ async def test_delete_with_confirmation_and_disable(
     assert (await api.get(f"/trigger-subscriptions/v1/{subscription_id}")).status_code == 404
 
 
-async def test_keyboard_login_and_phone_width(browser: Browser, ui_api: RunningApi, admin: NewClient) -> None:
+async def test_keyboard_login_and_phone_width(
+    browser: Browser, ui_api: RunningApi, admin: NewClient, api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    refusing = subscriber.new_path(default=Reply(status=400, body={"error": "no such employee " * 8}))
+    subscription_id = await create_subscription(api, url=subscriber.url(refusing), name="Refused")
+    invocation_id = await send_test_event(api, trigger_id=FNF_TRIGGER, subscription_id=subscription_id)
+    await finished(api, invocation_id)  # FAILED: its attempt, the answer's start and Redeliver
     context = await browser.new_context(base_url=ui_api.base_url, viewport={"width": 390, "height": 844})
     phone = await context.new_page()
     watch = PageWatch(phone, ui_api.base_url)
@@ -275,6 +282,8 @@ async def test_keyboard_login_and_phone_width(browser: Browser, ui_api: RunningA
             "/ui/subscriptions/new",
             f"/ui/triggers/{RR_TRIGGER}",
             "/ui/invocations",
+            f"/ui/subscriptions/{subscription_id}",
+            f"/ui/invocations/{invocation_id}",
         ):
             await phone.goto(url)
             overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")

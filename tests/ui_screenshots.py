@@ -30,6 +30,7 @@ from tests.invocation_fixtures import (
     FNF_TRIGGER,
     RR_INPUT,
     RR_TRIGGER,
+    create_destination_subscription,
     create_subscription,
     finished,
     start,
@@ -82,7 +83,7 @@ async def _photograph(
         name="Welcome e-mails",
         description="Greets new hires",
     )
-    await create_subscription(
+    legacy = await create_subscription(
         rest,
         url=subscriber.url(subscriber.new_path(default=Reply(status=400, body={"error": "bad request"}))),
         name="Legacy CRM sync",
@@ -94,6 +95,22 @@ async def _photograph(
         name="HR attribute feed",
         enabled=False,
     )
+    for type_name, config in (
+        (
+            "SQS",
+            {
+                "queueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/hr-events",
+                "awsRegion": "eu-west-1",
+            },
+        ),
+        (
+            "RABBITMQ",
+            {"url": "amqp://feeder@rabbit.example.com:5672/hr", "exchange": "hr", "routingKey": "moved"},
+        ),
+    ):  # on a trigger no event is started for here: their brokers are not reachable
+        await create_destination_subscription(
+            rest, type_name=type_name, config=config, trigger_id="idn:identity-attributes-changed"
+        )
     approver = await create_subscription(
         rest,
         url=subscriber.url(subscriber.new_path()),
@@ -101,9 +118,12 @@ async def _photograph(
         mode="ASYNC",
         name="Approver bot",
     )
-    for _ in range(3):
-        for invocation in await start(rest, trigger_id=FNF_TRIGGER, payload=FNF_INPUT):
-            await finished(rest, invocation["id"])
+    outcomes = [
+        await finished(rest, invocation["id"])
+        for _ in range(3)
+        for invocation in await start(rest, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    ]
+    failed = next(item for item in outcomes if item["subscriptionId"] == legacy)
     [awaiting] = await start(rest, trigger_id=RR_TRIGGER, payload=RR_INPUT)
     admin = await create_client(store=api.state.store, name="admin", scopes=sorted(SCOPES))
 
@@ -148,14 +168,19 @@ async def _photograph(
         await page.goto("/ui/invocations")
         await expect(page.locator("#invocation-rows tbody tr").nth(3)).to_be_visible(timeout=15_000)
         await _shoot(page, "invocations")
-        await page.goto(f"/ui/invocations/{awaiting['id']}")
+        await page.goto(f"/ui/invocations/{failed['id']}")
+        await expect(page.get_by_role("button", name="Redeliver")).to_be_visible()
         await _shoot(page, "invocation")
+        await page.goto(f"/ui/invocations/{awaiting['id']}")
+        await _shoot(page, "invocation-awaiting")
 
         phone = await browser.new_context(base_url=api.base_url, viewport=PHONE)
         small = await phone.new_page()
         await log_in(small, admin)
         await small.goto(f"/ui/subscriptions/{approver}")
         await _shoot(small, "phone-subscription")
+        await small.goto(f"/ui/invocations/{failed['id']}")
+        await _shoot(small, "phone-invocation")
 
 
 if __name__ == "__main__":
