@@ -280,6 +280,7 @@ async def test_keyboard_login_and_phone_width(
             "/ui/",
             "/ui/subscriptions",
             "/ui/subscriptions/new",
+            "/ui/triggers",
             f"/ui/triggers/{RR_TRIGGER}",
             "/ui/invocations",
             f"/ui/subscriptions/{subscription_id}",
@@ -288,6 +289,11 @@ async def test_keyboard_login_and_phone_width(
             await phone.goto(url)
             overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{url} scrolls sideways on a phone ({overflow}px)"
+            hidden = await phone.evaluate(
+                "[...document.querySelectorAll('table.stack')]"
+                ".filter(table => table.parentElement.scrollWidth > table.parentElement.clientWidth).length"
+            )
+            assert hidden == 0, f"{url}: a table of records hides columns behind a sideways scroll"
     finally:
         await context.close()
     assert watch.problems == []
