@@ -254,7 +254,7 @@ async def test_subscription_list_shows_every_destination_s_target(
         "https://sqs.eu-west-1.amazonaws.com/123456789012/idn",
         "exchange identity, routing key created, at amqp://feeder@rabbit.example.com:5672/idn",
     ):
-        assert f'<td class="wrap">{target}</td>' in listing, target
+        assert f'data-label="Destination">{target}</td>' in listing, target
     assert "hunter2" not in listing, "the broker password is a secret"
 
 
@@ -383,7 +383,9 @@ async def test_invocation_page_shows_attempts_and_redelivers(
     async with contextlib.aclosing(reader):
         page = await reader.get(f"/ui/invocations/{original['id']}")
         assert page.status_code == 200 and 'id="attempts"' in page.text
-        assert "not today" in page.text and "<td>400</td>" in page.text, "the attempt's status and response"
+        assert "not today" in page.text and 'data-label="HTTP status">400</td>' in page.text, (
+            "the attempt's status and response"
+        )
         assert "/redeliver" not in page.text, "a read-only client sees no redeliver button"
         forged = await reader.post(
             f"/ui/invocations/{original['id']}/redeliver", data={"csrf_token": _csrf(page.text)}

@@ -360,7 +360,8 @@ async def newest_executions(
     keep: Callable[[WorkflowExecution], bool] | None = None,
 ) -> list[WorkflowExecution]:
     """The ``take`` newest created executions of ``query`` (``_newest_key`` order); rows ``keep`` refuses
-    are skipped. Reads about ``take`` running and ``take`` closed rows, and no memo."""
+    are skipped. Reads one page of ``take`` running and one of ``take`` closed rows, and no memo; when
+    the closed page cannot settle the order, the rows above a StartTime bound found by counting."""
 
     def kept(page: list[WorkflowExecution]) -> list[WorkflowExecution]:
         return [execution for execution in page if keep is None or keep(execution)]
@@ -375,60 +376,114 @@ async def newest_executions(
                 break
         return rows
 
-    async def closed() -> list[WorkflowExecution]:
+    async def closed() -> tuple[list[WorkflowExecution], list[WorkflowExecution] | None]:
+        """The closed rows that can enter the page; or, when the first page shows closes far out of start
+        order (a burst of concurrent deliveries), the whole page read at once by ``_counted_window``."""
         rows: list[WorkflowExecution] = []
         token = None
+        first = True
         while True:
             page, token = await _read_page(context, f"{query} AND {_CLOSED}", page_size=take, token=token)
-            rows += kept(page)
-            if token is None:
-                return rows
-            rows.sort(key=_newest_key)
-            rows = rows[:take]
+            rows = sorted(rows + kept(page), key=_newest_key)[:take]
             # Everything further down closed before the last row did, so it also started before that.
-            last_close = page[-1].close_time
-            if len(rows) == take and last_close is not None and last_close < rows[-1].start_time:
-                return rows
+            last_close = page[-1].close_time if page else None
+            if token is None or (
+                len(rows) == take and last_close is not None and last_close < rows[-1].start_time
+            ):
+                return rows, None
+            if first:
+                first = False
+                newest = max(execution.start_time for execution in page)
+                window = await _counted_window(
+                    context=context, query=query, take=take, kept=kept, near=newest
+                )
+                if window is not None:
+                    return rows, window
 
-    in_flight, finished = await asyncio.gather(running(), closed())
+    in_flight, (finished, window) = await asyncio.gather(running(), closed())
+    if window is not None:
+        return window
     unique = {execution.id: execution for execution in finished + in_flight}  # closed between the two reads
     return sorted(unique.values(), key=_newest_key)[:take]
+
+
+async def _counted_window(
+    *,
+    context: InvocationContext,
+    query: str,
+    take: int,
+    kept: Callable[[list[WorkflowExecution]], list[WorkflowExecution]],
+    near: datetime,
+) -> list[WorkflowExecution] | None:
+    """The ``take`` newest rows, running or closed, read at once above a StartTime bound with at least
+    ``take`` (at most ``take + SEEK_SLACK``) invocations started after it; None when the seek did not get
+    there (the caller then pages on)."""
+    bound, newer = await seek_start_time(context=context, query=query, rank=take + SEEK_SLACK, near=near)
+    if newer < take:
+        return None
+    rows: list[WorkflowExecution] = []
+    token = None
+    while True:
+        page, token = await _read_page(
+            context, f"{query} AND StartTime > {bound}", page_size=newer, token=token
+        )
+        rows += kept(page)
+        if token is None:
+            break
+    return sorted(rows, key=_newest_key)[:take] if len(rows) >= take else None
 
 
 async def _count(context: InvocationContext, query: str) -> int:
     return await count_invocations(context=context, query=query)
 
 
-async def seek_start_time(*, context: InvocationContext, query: str, rank: int) -> tuple[str, int]:
+async def seek_start_time(
+    *, context: InvocationContext, query: str, rank: int, near: datetime | None = None
+) -> tuple[str, int]:
     """A StartTime bound (a List Filter literal) with ``newer`` invocations started after it, where
     ``rank - SEEK_SLACK <= newer <= rank``: the ``rank``-th newest invocation is the
     ``(rank - newer)``-th of those started at or before it.
 
-    Counting, not reading: it gallops back from now until enough started after the bound, then
-    interpolates between the two bounds (bisecting when interpolation stalls)."""
+    Counting, not reading: it gallops back from ``near`` (a start time the caller saw, else now) until
+    enough started after the bound, then interpolates between the two bounds (bisecting when
+    interpolation stalls on bursty start times)."""
     wanted = range(max(rank - SEEK_SLACK, 0), rank + 1)
 
     async def newer_than(moment: datetime) -> int:
         return await _count(context, f"{query} AND StartTime > {_time_literal(moment)}")
 
-    high = datetime.now(UTC)
-    high_count = await newer_than(high)
-    if high_count > rank:  # a server clock ahead of ours
-        high, high_count = datetime.max.replace(tzinfo=UTC) - timedelta(days=1), 0
-    if high_count in wanted:
-        return _time_literal(high), high_count
+    moment = near or datetime.now(UTC)
+    count = await newer_than(moment)
+    counts = 1
+    if count in wanted:
+        return _time_literal(moment), count
+    # Gallop away from the first guess, 1 minute then 8 times further each step, to bracket the target.
     span = timedelta(minutes=1)
-    low = high - span
-    low_count = await newer_than(low)
-    counts = 2
-    while low_count < wanted.start:  # not far enough back yet: everything here is newer than the target
-        high, high_count = low, low_count
-        span *= 8
-        low = max(high - span, _EPOCH)
+    if count > rank:  # too far back: go forward until few enough started after the bound
+        low, low_count = moment, count
+        high, high_count = moment + span, await newer_than(moment + span)
+        counts += 1
+        while high_count > rank:
+            low, low_count = high, high_count
+            span *= 8
+            high = low + span
+            high_count = await newer_than(high)
+            counts += 1
+    else:  # not far enough back yet: everything after the bound is newer than the target
+        high, high_count = moment, count
+        low = max(moment - span, _EPOCH)
         low_count = await newer_than(low)
         counts += 1
-        if low == _EPOCH and low_count < wanted.start:  # fewer invocations than the offset
-            return _time_literal(low), low_count
+        while low_count < wanted.start:
+            if low == _EPOCH:  # fewer invocations than the offset
+                return _time_literal(low), low_count
+            high, high_count = low, low_count
+            span *= 8
+            low = max(high - span, _EPOCH)
+            low_count = await newer_than(low)
+            counts += 1
+    if high_count in wanted:
+        return _time_literal(high), high_count
     while low_count not in wanted and high - low > _MICROSECOND and counts < MAX_SEEK_COUNTS:
         target = (wanted.start + wanted.stop - 1) / 2
         fraction = min(max((target - high_count) / (low_count - high_count), 0.1), 0.9)
