@@ -10,8 +10,16 @@ import pytest
 
 from event_triggers.invocations import reads
 from tests.conftest import wait_until
-from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, error_text, finished, start
-from tests.subscriber import Subscriber
+from tests.invocation_fixtures import (
+    FNF_INPUT,
+    FNF_TRIGGER,
+    create_subscription,
+    error_text,
+    finished,
+    send_test_event,
+    start,
+)
+from tests.subscriber import Reply, Subscriber
 
 
 async def test_start_validates_input_and_answers_204_without_match(api: httpx.AsyncClient) -> None:
@@ -189,3 +197,34 @@ async def test_status_list_pages_newest_or_oldest_first_at_any_offset(
     assert (
         refused.status_code == 400 and "sorters" in error_text(refused) and "36 match" in error_text(refused)
     )
+
+
+async def test_status_list_orders_invocations_that_closed_out_of_start_order(
+    api: httpx.AsyncClient, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first started closes last: visibility's closed list (newest closed first) is then in reverse
+    start order, which one closed page cannot settle; the page is read above a counted StartTime bound."""
+    monkeypatch.setattr(reads, "SEEK_SLACK", 0)
+    ids = []
+    for delay in (2.0, 1.0, 0.0):
+        path = subscriber.new_path(default=Reply(delay=delay))
+        ids.append(await create_subscription(api, url=subscriber.url(path)))
+    started = [await send_test_event(api, trigger_id=FNF_TRIGGER, subscription_id=item) for item in ids]
+    for invocation_id in started:
+        await finished(api, invocation_id)
+    mine = " or ".join(f'subscriptionId eq "{subscription_id}"' for subscription_id in ids)
+
+    async def listed(**params: Any) -> list[str]:
+        response = await api.get("/trigger-invocations/v1/status", params={"filters": mine, **params})
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json() if item["completed"]]
+
+    newest_first = started[::-1]
+
+    async def all_closed_in_visibility() -> bool:
+        return await listed() == newest_first
+
+    await wait_until(all_closed_in_visibility)
+    for offset in range(3):
+        assert await listed(limit=1, offset=offset) == newest_first[offset : offset + 1], offset
+    assert await listed(limit=2, sorters="created") == started[:2]
