@@ -93,13 +93,16 @@ async def main(subscriptions: int, invocations: int) -> None:
                     for response in await asyncio.gather(*batch):
                         response.raise_for_status()
 
-                async def all_listed() -> bool:
+                async def all_finished() -> bool:
+                    """Every invocation listed and none still running: pages are timed on settled data."""
                     response = await api.get(
                         "/trigger-invocations/v1/status", params={"limit": 1, "count": "true"}
                     )
-                    return int(response.headers["X-Total-Count"]) >= events * SUBSCRIPTIONS_PER_TRIGGER
+                    listed = int(response.headers["X-Total-Count"]) >= events * SUBSCRIPTIONS_PER_TRIGGER
+                    running = await environment.client.count_workflows('ExecutionStatus = "Running"')
+                    return listed and running.count == 0
 
-                await wait_until(all_listed, timeout=600, interval=1)
+                await wait_until(all_finished, timeout=600, interval=1)
                 print(f"{len(ids)} subscriptions, {events * SUBSCRIPTIONS_PER_TRIGGER} invocations\n")
                 status = "/trigger-invocations/v1/status"
                 one = f'subscriptionId eq "{ids[0]}"'
