@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import (
     WorkflowExecution,
     WorkflowExecutionDescription,
@@ -303,9 +306,22 @@ SEEK_SLACK = 25
 MAX_SEEK_COUNTS = 40
 
 
-def _newest_key(execution: WorkflowExecution) -> tuple[int, str]:
+def _micros(moment: Timestamp | datetime) -> int:
+    if isinstance(moment, datetime):
+        return (moment - _EPOCH) // _MICROSECOND
+    return moment.seconds * 1_000_000 + moment.nanos // 1000
+
+
+def _newest_key(info: WorkflowExecutionInfo) -> tuple[int, str]:
     """Newest started first, then by id: one total order every page agrees on."""
-    return (-((execution.start_time - _EPOCH) // _MICROSECOND), execution.id)
+    return (-_micros(info.start_time), info.execution.workflow_id)
+
+
+def _execution(context: InvocationContext, info: WorkflowExecutionInfo) -> WorkflowExecution:
+    """A listed row as the SDK's ``WorkflowExecution``, built only for the rows a page returns: the
+    SDK's own listing decodes every row's search attributes (about 0.3 ms a row), the rows a page only
+    compares need none."""
+    return WorkflowExecution._from_raw_info(info, context.client.namespace, context.client.data_converter)
 
 
 def _time_literal(moment: datetime) -> str:
@@ -336,20 +352,23 @@ class _Cursor:
     def token(self) -> bytes:
         return json.dumps([self.start.isoformat(), self.id]).encode()
 
-    def precedes(self, execution: WorkflowExecution) -> bool:
-        return _newest_key(execution) > (-((self.start - _EPOCH) // _MICROSECOND), self.id)
+    def precedes(self, info: WorkflowExecutionInfo) -> bool:
+        return _newest_key(info) > (-_micros(self.start), self.id)
 
 
 async def _read_page(
     context: InvocationContext, query: str, *, page_size: int, token: bytes | None
-) -> tuple[list[WorkflowExecution], bytes | None]:
-    listing = context.client.list_workflows(query, page_size=page_size, next_page_token=token)
+) -> tuple[list[WorkflowExecutionInfo], bytes | None]:
+    """One page of visibility rows, undecoded."""
+    request = ListWorkflowExecutionsRequest(
+        namespace=context.client.namespace, page_size=page_size, next_page_token=token or b"", query=query
+    )
     try:
-        await listing.fetch_next_page()
+        response = await context.client.workflow_service.list_workflow_executions(request, retry=True)
     except RPCError as exc:
         raise Unavailable(f"cannot list invocations: {exc.message}") from exc
-    page = list(listing.current_page or [])
-    return page, listing.next_page_token if page else None
+    page = list(response.executions)
+    return page, (response.next_page_token or None) if page else None
 
 
 async def newest_executions(
@@ -357,17 +376,17 @@ async def newest_executions(
     context: InvocationContext,
     query: str,
     take: int,
-    keep: Callable[[WorkflowExecution], bool] | None = None,
+    keep: Callable[[WorkflowExecutionInfo], bool] | None = None,
 ) -> list[WorkflowExecution]:
     """The ``take`` newest created executions of ``query`` (``_newest_key`` order); rows ``keep`` refuses
     are skipped. Reads one page of ``take`` running and one of ``take`` closed rows, and no memo; when
     the closed page cannot settle the order, the rows above a StartTime bound found by counting."""
 
-    def kept(page: list[WorkflowExecution]) -> list[WorkflowExecution]:
-        return [execution for execution in page if keep is None or keep(execution)]
+    def kept(page: list[WorkflowExecutionInfo]) -> list[WorkflowExecutionInfo]:
+        return [info for info in page if keep is None or keep(info)]
 
-    async def running() -> list[WorkflowExecution]:
-        rows: list[WorkflowExecution] = []
+    async def running() -> list[WorkflowExecutionInfo]:
+        rows: list[WorkflowExecutionInfo] = []
         token = None
         while len(rows) < take:
             page, token = await _read_page(context, f"{query} AND {_RUNNING}", page_size=take, token=token)
@@ -376,24 +395,27 @@ async def newest_executions(
                 break
         return rows
 
-    async def closed() -> tuple[list[WorkflowExecution], list[WorkflowExecution] | None]:
+    async def closed() -> tuple[list[WorkflowExecutionInfo], list[WorkflowExecutionInfo] | None]:
         """The closed rows that can enter the page; or, when the first page shows closes far out of start
         order (a burst of concurrent deliveries), the whole page read at once by ``_counted_window``."""
-        rows: list[WorkflowExecution] = []
+        rows: list[WorkflowExecutionInfo] = []
         token = None
         first = True
         while True:
             page, token = await _read_page(context, f"{query} AND {_CLOSED}", page_size=take, token=token)
             rows = sorted(rows + kept(page), key=_newest_key)[:take]
             # Everything further down closed before the last row did, so it also started before that.
-            last_close = page[-1].close_time if page else None
+            last = page[-1] if page else None
             if token is None or (
-                len(rows) == take and last_close is not None and last_close < rows[-1].start_time
+                len(rows) == take
+                and last is not None
+                and last.HasField("close_time")
+                and _micros(last.close_time) < _micros(rows[-1].start_time)
             ):
                 return rows, None
             if first:
                 first = False
-                newest = max(execution.start_time for execution in page)
+                newest = _EPOCH + max(_micros(info.start_time) for info in page) * _MICROSECOND
                 window = await _counted_window(
                     context=context, query=query, take=take, kept=kept, near=newest
                 )
@@ -401,10 +423,10 @@ async def newest_executions(
                     return rows, window
 
     in_flight, (finished, window) = await asyncio.gather(running(), closed())
-    if window is not None:
-        return window
-    unique = {execution.id: execution for execution in finished + in_flight}  # closed between the two reads
-    return sorted(unique.values(), key=_newest_key)[:take]
+    if window is None:
+        unique = {info.execution.workflow_id: info for info in finished + in_flight}  # closed in between
+        window = sorted(unique.values(), key=_newest_key)[:take]
+    return [_execution(context, info) for info in window]
 
 
 async def _counted_window(
@@ -412,20 +434,20 @@ async def _counted_window(
     context: InvocationContext,
     query: str,
     take: int,
-    kept: Callable[[list[WorkflowExecution]], list[WorkflowExecution]],
+    kept: Callable[[list[WorkflowExecutionInfo]], list[WorkflowExecutionInfo]],
     near: datetime,
-) -> list[WorkflowExecution] | None:
+) -> list[WorkflowExecutionInfo] | None:
     """The ``take`` newest rows, running or closed, read at once above a StartTime bound with at least
     ``take`` (at most ``take + SEEK_SLACK``) invocations started after it; None when the seek did not get
     there (the caller then pages on)."""
     bound, newer = await seek_start_time(context=context, query=query, rank=take + SEEK_SLACK, near=near)
     if newer < take:
         return None
-    rows: list[WorkflowExecution] = []
+    rows: list[WorkflowExecutionInfo] = []
     token = None
-    while True:
+    while True:  # room for invocations started since the count: they belong at the top
         page, token = await _read_page(
-            context, f"{query} AND StartTime > {bound}", page_size=newer, token=token
+            context, f"{query} AND StartTime > {bound}", page_size=newer + SEEK_SLACK, token=token
         )
         rows += kept(page)
         if token is None:
