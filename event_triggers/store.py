@@ -190,9 +190,9 @@ class Store:
             "credentials": self.sealer.encrypt(json.dumps(credentials)),
         }
 
-    def _from_row(self, row: SubscriptionRow) -> Subscription:
+    def _from_row(self, row: SubscriptionRow, *, secrets: bool = True) -> Subscription:
         document = json.loads(json.dumps(row.document))
-        credentials = json.loads(self.sealer.decrypt(row.credentials)) if row.credentials else {}
+        credentials = json.loads(self.sealer.decrypt(row.credentials)) if secrets and row.credentials else {}
         signing = credentials.pop(_SIGNING, [])
         _merge_secrets(document, credentials)
         return Subscription(
@@ -256,8 +256,10 @@ class Store:
             return self._from_row(row) if row else None
 
     async def list_subscriptions(
-        self, *, trigger_id: str | None = None, enabled_only: bool = False
+        self, *, trigger_id: str | None = None, enabled_only: bool = False, secrets: bool = True
     ) -> list[Subscription]:
+        """Subscriptions, newest first; ``secrets=False`` leaves the sealed credentials (signing secrets
+        included) unread, for lists a person reads: nothing decrypted that the page would not show."""
         query = select(SubscriptionRow).order_by(SubscriptionRow.created.desc(), SubscriptionRow.id)
         if trigger_id is not None:
             query = query.where(SubscriptionRow.trigger_id == trigger_id)
@@ -265,7 +267,7 @@ class Store:
             query = query.where(SubscriptionRow.enabled.is_(True))
         async with self._sessions() as session:
             rows: Sequence[SubscriptionRow] = (await session.scalars(query)).all()
-            return [self._from_row(row) for row in rows]
+            return [self._from_row(row, secrets=secrets) for row in rows]
 
     async def enabled_revisions(self, *, trigger_id: str) -> dict[str, int]:
         """The revision of each enabled subscription of a trigger: one indexed read, nothing decrypted."""

@@ -94,3 +94,24 @@ async def test_rotations_keep_credentials_and_at_most_three_old_signing_secrets(
         assert token is not None and token.bearerToken == "tok-kept", "a rotation keeps the credentials"
     finally:
         await store.close()
+
+
+async def test_lists_for_people_leave_the_credentials_sealed(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """The Administration UI's lists read subscriptions with ``secrets=False``: no credential decrypted."""
+    store = await Store.open(make_settings(database_url=database_url))
+    try:
+        await store.add_subscription(
+            subscription_id="s1",
+            fields=bearer_subscription("tok-kept-sealed"),
+            signing_secret="whsec_dGVzdA==",
+        )
+        [full] = await store.list_subscriptions()
+        [listed] = await store.list_subscriptions(secrets=False)
+        token = HTTP.config(full).bearerTokenAuthConfig
+        assert full.signingSecrets and token is not None and token.bearerToken == "tok-kept-sealed"
+        assert listed.signingSecrets == [] and "tok-kept-sealed" not in listed.model_dump_json()
+        assert HTTP.config(listed).url == "https://hooks.example.com", "the public settings are all there"
+    finally:
+        await store.close()

@@ -72,7 +72,9 @@ async def list_invocations(
         page_token=decode_page_token(page, key=state.token_signing_key) if page else None,
     )
     following = listing.next_page_token
-    subscriptions = await state.store.list_subscriptions() if session.can_read_subscriptions else []
+    subscriptions = (
+        await state.store.list_subscriptions(secrets=False) if session.can_read_subscriptions else []
+    )
     return render(
         request,
         "invocations.html",

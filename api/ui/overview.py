@@ -69,7 +69,7 @@ async def logout(request: Request, session: ChangeSessionDep) -> Response:
 
 @router.get("/")
 async def overview(request: Request, session: SessionDep, state: StateDep, store: StoreDep) -> Response:
-    subscriptions = await store.list_subscriptions() if session.can_read_subscriptions else []
+    subscriptions = await store.list_subscriptions(secrets=False) if session.can_read_subscriptions else []
     counts: dict[str, int] = {}
     failures: list[reads.InvocationSummary] = []
     problem = None

@@ -116,7 +116,11 @@ async def list_subscriptions(
     return render(
         request,
         "subscriptions.html",
-        {"section": "subscriptions", "subscriptions": await store.list_subscriptions(), "catalog": catalog},
+        {
+            "section": "subscriptions",
+            "subscriptions": await store.list_subscriptions(secrets=False),
+            "catalog": catalog,
+        },
         session=session,
     )
 

@@ -75,7 +75,7 @@ async def list_triggers(
     request: Request, session: SessionDep, catalog: CatalogDep, store: StoreDep
 ) -> Response:
     session.require(SUBSCRIPTIONS_READ)
-    subscriptions = await store.list_subscriptions()
+    subscriptions = await store.list_subscriptions(secrets=False)
     counts: dict[str, int] = {}
     for subscription in subscriptions:
         counts[subscription.triggerId] = counts.get(subscription.triggerId, 0) + 1
@@ -101,7 +101,7 @@ async def show_trigger(
             "trigger": trigger,
             "input_rows": schema_rows(trigger.input_schema),
             "output_rows": schema_rows(trigger.output_schema) if trigger.output_schema else [],
-            "subscriptions": await store.list_subscriptions(trigger_id=trigger_id),
+            "subscriptions": await store.list_subscriptions(trigger_id=trigger_id, secrets=False),
         },
         session=session,
     )
