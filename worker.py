@@ -45,20 +45,33 @@ SHUTDOWN_MARGIN = timedelta(seconds=5)
 def delivery_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one HTTP client of a worker: pooled connections, never follows redirects, connects only to
     addresses the SSRF guard checked (private ranges refused unless allowlisted), adds ``traceparent``."""
-    pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=500, max_keepalive_connections=200))
+    limits = httpx.Limits(
+        max_connections=settings.worker_max_concurrent_deliveries, max_keepalive_connections=200
+    )
+    pool = httpx.AsyncHTTPTransport(limits=limits)
     guarded = GuardedTransport(DestinationPolicy(settings.delivery_allowlist), pool)
     return httpx.AsyncClient(follow_redirects=False, transport=guarded, event_hooks=delivery_event_hooks())
 
 
 def build_worker(
-    client: Client, settings: Settings, *, deliveries: Sequence[DeliveryActivity[Any]]
+    client: Client, settings: Settings, *, deliveries: Sequence[DeliveryActivity[Any]], **options: Any
 ) -> Worker:
-    """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first."""
+    """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first.
+
+    A slot per delivery in flight of every kind (a local delivery holds a workflow task slot too), so a
+    burst of eager starts finds free slots instead of falling back to the task queue. ``options`` are
+    further ``Worker`` arguments (the benchmarks measure the attempt log with ``patch_activation_callback``).
+    """
+    slots = settings.worker_max_concurrent_deliveries
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[InvocationWorkflow],
         activities=[delivery.definition for delivery in deliveries],
+        max_concurrent_workflow_tasks=slots,
+        max_concurrent_activities=slots,
+        max_concurrent_local_activities=slots,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
         interceptors=[
             LogIdsInterceptor(),
@@ -66,15 +79,21 @@ def build_worker(
             *([MetricsInterceptor()] if settings.metrics_enabled else []),
             AttemptTimingInterceptor(),
         ],
+        **options,
     )
 
 
 @asynccontextmanager
 async def delivery_worker(
-    client: Client, settings: Settings, *, subscriptions: SubscriptionReads, catalog: Catalog
+    client: Client,
+    settings: Settings,
+    *,
+    subscriptions: SubscriptionReads,
+    catalog: Catalog,
+    **options: Any,
 ) -> AsyncIterator[Worker]:
     """A worker with every registered destination's activity, owning their HTTP client and connections
-    (closed on exit); not yet running."""
+    (closed on exit); not yet running. ``options``: see ``build_worker``."""
     async with delivery_http_client(settings) as http_client, AsyncExitStack() as stack:
         resources = DeliveryResources(
             settings=settings,
@@ -88,7 +107,7 @@ async def delivery_worker(
         deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
         for delivery in deliveries:
             stack.push_async_callback(delivery.aclose)
-        yield build_worker(client, settings, deliveries=deliveries)
+        yield build_worker(client, settings, deliveries=deliveries, **options)
 
 
 async def run_worker(settings: Settings) -> None:
