@@ -1,5 +1,6 @@
-"""What the benchmarks share: a throwaway Temporal dev server, settings, a subscription, percentiles, and
-the JSON line each ends its output with."""
+"""What the benchmarks share: a throwaway Temporal dev server, settings, the product's worker and start
+context in this process, a subscription, percentiles, process figures, and the JSON line each ends its
+output with."""
 
 from __future__ import annotations
 
@@ -12,30 +13,64 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings
+from event_triggers.invocations.context import InvocationContext
+from event_triggers.keys import load_server_key
 from event_triggers.migrations import upgrade_schema
 from event_triggers.models import SubscriptionFields
 from event_triggers.security.webhook_signing import generate_signing_secret
 from event_triggers.store import Store
-from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+from event_triggers.subscription_reads import SubscriptionReads
+from event_triggers.temporal import SEARCH_ATTRIBUTES, connect, temporal_cli_path
 from tests.conftest import TEST_KEYS
+from worker import delivery_worker
 
 
 @asynccontextmanager
-async def temporal_dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    """``temporal server start-dev`` (in memory) with our search attributes, stopped on exit."""
+async def temporal_dev_server(
+    *, persistent: bool = False, metrics_port: int | None = None
+) -> AsyncIterator[WorkflowEnvironment]:
+    """``temporal server start-dev`` with our search attributes, stopped on exit: in memory, or with
+    ``persistent`` its history in a SQLite file as ``event-triggers dev`` keeps it."""
+    arguments = ["--db-filename", str(scratch_dir() / "temporal.db")] if persistent else []
+    if metrics_port is not None:
+        arguments += ["--metrics-port", str(metrics_port)]
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
         dev_server_log_level="never",
+        dev_server_extra_args=arguments,
         ui=False,
     )
     async with environment:
         yield environment
+
+
+def dev_server_process() -> psutil.Process:
+    """The dev server this process started (``temporal server start-dev``), to read its CPU and memory."""
+    for child in psutil.Process().children(recursive=True):
+        if "start-dev" in child.cmdline():
+            return child
+    raise RuntimeError("no Temporal dev server among this process's children")
+
+
+def peak_rss_mb(process: psutil.Process) -> float:
+    """The process's peak resident set size so far (Linux ``VmHWM``), in MB."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {process.pid}")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def bench_settings(environment: WorkflowEnvironment, data_dir: Path, **overrides: Any) -> Settings:
@@ -55,6 +90,43 @@ async def open_store(settings: Settings) -> Store:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade_schema(settings.effective_database_url)
     return await Store.open(settings)
+
+
+@asynccontextmanager
+async def product_context(
+    settings: Settings, *, worker: bool = True, worker_options: dict[str, Any] | None = None
+) -> AsyncIterator[InvocationContext]:
+    """What the API process holds to start and complete invocations (store, catalog, client), with the
+    product's worker running on the same client unless ``worker`` is false (``worker_options`` replace
+    some of its ``Worker`` arguments); closed on exit."""
+    store = await open_store(settings)
+    catalog = load_catalog()
+    client = await connect(settings)  # as the API's: the SDK metrics runtime when metrics are on
+    context = InvocationContext(
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        client=client,
+        server_key=load_server_key(settings),
+        subscriptions=SubscriptionReads(store),
+    )
+    try:
+        if not worker:
+            yield context
+            return
+        async with (
+            delivery_worker(
+                client,
+                settings,
+                subscriptions=context.subscriptions,
+                catalog=catalog,
+                **(worker_options or {}),
+            ) as running,
+            running,
+        ):
+            yield context
+    finally:
+        await store.close()
 
 
 def scratch_dir() -> Path:

@@ -48,6 +48,7 @@ class Subscriber:
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
         self._by_path: dict[str, list[ReceivedRequest]] = {}
+        self._delivery_ids: dict[str, set[str]] = {}
         self._scripts: dict[str, deque[Reply]] = {}
         self._defaults: dict[str, Reply] = {}
         self._changed = asyncio.Condition()
@@ -74,6 +75,16 @@ class Subscriber:
             await self._changed.wait_for(lambda: len(self._by_path.get(path, ())) >= count)
         return self.received(path)[:count]
 
+    def deliveries(self, path: str) -> int:
+        """How many distinct deliveries reached ``path``: each attempt of one carries the same
+        ``webhook-id`` (the invocation id), so a delivery repeated by a retried workflow task counts once."""
+        return len(self._delivery_ids.get(path, ()))
+
+    async def wait_for_deliveries(self, path: str, count: int, *, within: float = 15.0) -> None:
+        """Until ``count`` distinct deliveries reached ``path`` (see ``deliveries``)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: self.deliveries(path) >= count)
+
     def _next_reply(self, path: str) -> Reply:
         script = self._scripts.get(path)
         if script:
@@ -97,6 +108,8 @@ class Subscriber:
         async with self._changed:
             self.requests.append(request)
             self._by_path.setdefault(request.path, []).append(request)
+            if "webhook-id" in headers:
+                self._delivery_ids.setdefault(request.path, set()).add(headers["webhook-id"])
             self._changed.notify_all()
         if reply.delay:
             await asyncio.sleep(reply.delay)
