@@ -138,7 +138,7 @@ def add_invocations_parser(commands: Any) -> argparse.ArgumentParser:
         "invocations", help="see, redeliver and replay invocations (docs/operator-loop.md)"
     )
     subcommands = parser.add_subparsers(dest="invocations_command", required=True)
-    listing = subcommands.add_parser("list", help="recent invocations, in flight first")
+    listing = subcommands.add_parser("list", help="recent invocations, newest created first")
     listing.add_argument("--trigger")
     listing.add_argument("--subscription")
     listing.add_argument("--status", choices=[item.value for item in InvocationStatus])
