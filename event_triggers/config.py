@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     fire_and_forget_retry_window: timedelta = timedelta(hours=24)
     eventbridge_source_prefix: str = "event-triggers"
 
+    # Dead endpoints (docs/operator-loop.md, "Dead endpoints")
+    auto_disable_after: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    """ISO-8601 duration (``P1D``): a subscription whose invocations have failed continuously this long..."""
+    auto_disable_min_failures: int = Field(default=10, ge=1)
+    """...and at least this many times is disabled, its new events kept waiting until it is enabled."""
+
     # Invocation engine (docs/invocations.md)
     embedded_worker: bool = True
     """Run a worker inside the API process too, which lets starts be eager (no round trip to a worker)."""
@@ -98,6 +104,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object per line (time, level, logger, message, invocation ids where known)."""
     log_level: str = "INFO"
+
+    @property
+    def invocation_retention(self) -> timedelta:
+        """How long finished invocations must stay readable (the Temporal namespace retention): a failed
+        streak must be inspectable and replayable for the whole auto-disable period, plus a day."""
+        return self.auto_disable_after + timedelta(days=1)
 
     @property
     def sqlite_file(self) -> Path | None:

@@ -15,7 +15,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, DateTime, Double, Integer, String, Text, case, delete, func, select, text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Double,
+    Integer,
+    String,
+    Text,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,6 +66,14 @@ class SubscriptionRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """Dead endpoints: when the current streak of failed invocations began (None: no streak)."""
+    failure_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_failed_invocation: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The invocation counted last, so a retried count of the same invocation counts once."""
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DeliveryRateRow(Base):
@@ -96,6 +118,17 @@ class Subscription(SubscriptionFields):
     modified: datetime
     revision: int = 1
     signingSecrets: list[SigningSecret] = []
+    failingSince: datetime | None = None
+    """When its current streak of failed invocations began; None while its deliveries succeed."""
+    disabledReason: str | None = None
+    """Why the product disabled it (None: enabled, or disabled by an operator)."""
+    disabledAt: datetime | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Disabled by the product: its events still start invocations, which wait until it is enabled
+        again (an operator's disable drops them, as SailPoint's does)."""
+        return not self.enabled and self.disabledReason is not None
 
     def client_fields(self) -> SubscriptionFields:
         """What a client set, the destination's config included; none of the server-side members."""
@@ -108,6 +141,30 @@ class Subscription(SubscriptionFields):
 
 _SIGNING = "signingSecrets"
 _SERVER_SIDE_FIELDS = Subscription.model_fields.keys() - SubscriptionFields.model_fields.keys()
+
+
+class FailureStreak(BaseModel):
+    """A subscription's current run of failed invocations, as counted in the store."""
+
+    since: datetime
+    failures: int
+    last_failure: str | None
+    enabled: bool
+    disabled_here: bool
+    """It is disabled, and the invocation just counted is the one whose failure disabled it."""
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; every one the store writes is UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+_NO_STREAK: dict[str, Any] = {
+    "failing_since": None,
+    "failure_count": 0,
+    "last_failure": None,
+    "last_failed_invocation": None,
+}
 
 MAX_OLD_SIGNING_SECRETS = 3
 """Rotated-out secrets kept signing (each until its grace ends); older ones stop at the next rotation."""
@@ -145,6 +202,10 @@ async def _bump_revision(session: AsyncSession, row: SubscriptionRow) -> None:
     row.revision = SubscriptionRow.revision + 1  # type: ignore[assignment]
     await session.flush()
     await session.refresh(row, ["revision"])
+
+
+_STARTABLE = or_(SubscriptionRow.enabled.is_(True), SubscriptionRow.disabled_reason.is_not(None))
+"""Subscriptions that events start invocations for: enabled, or paused by an automatic disable."""
 
 
 class Store:
@@ -195,12 +256,16 @@ class Store:
         credentials = json.loads(self.sealer.decrypt(row.credentials)) if secrets and row.credentials else {}
         signing = credentials.pop(_SIGNING, [])
         _merge_secrets(document, credentials)
+        document["enabled"] = row.enabled  # the column is the truth: auto-disable writes only the column
         return Subscription(
             id=row.id,
             created=row.created,
             modified=row.modified,
             revision=row.revision,
             signingSecrets=signing,
+            failingSince=_aware(row.failing_since),
+            disabledReason=row.disabled_reason,
+            disabledAt=_aware(row.disabled_at),
             **document,
         )
 
@@ -215,12 +280,16 @@ class Store:
         return self._from_row(row)
 
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
-        """Replace what clients set; the signing secrets stay as they are."""
+        """Replace what clients set; the signing secrets stay as they are. Enabling a disabled
+        subscription clears why it was disabled and starts its failure count afresh."""
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
                 raise KeyError(subscription_id)
             signing = self._from_row(row).signingSecrets
+            if fields.enabled and not row.enabled:
+                for key, value in {**_NO_STREAK, "disabled_reason": None, "disabled_at": None}.items():
+                    setattr(row, key, value)
             for key, value in self._to_row_values(fields, signing).items():
                 setattr(row, key, value)
             row.modified = datetime.now(UTC)
@@ -256,26 +325,109 @@ class Store:
             return self._from_row(row) if row else None
 
     async def list_subscriptions(
-        self, *, trigger_id: str | None = None, enabled_only: bool = False, secrets: bool = True
+        self,
+        *,
+        trigger_id: str | None = None,
+        enabled_only: bool = False,
+        startable_only: bool = False,
+        secrets: bool = True,
     ) -> list[Subscription]:
-        """Subscriptions, newest first; ``secrets=False`` leaves the sealed credentials (signing secrets
-        included) unread, for lists a person reads: nothing decrypted that the page would not show."""
+        """Subscriptions, newest first; ``startable_only``: those an event starts invocations for, the
+        enabled and the paused. ``secrets=False`` leaves the sealed credentials (signing secrets included)
+        unread, for lists a person reads: nothing decrypted that the page would not show."""
         query = select(SubscriptionRow).order_by(SubscriptionRow.created.desc(), SubscriptionRow.id)
         if trigger_id is not None:
             query = query.where(SubscriptionRow.trigger_id == trigger_id)
         if enabled_only:
             query = query.where(SubscriptionRow.enabled.is_(True))
+        if startable_only:
+            query = query.where(_STARTABLE)
         async with self._sessions() as session:
             rows: Sequence[SubscriptionRow] = (await session.scalars(query)).all()
             return [self._from_row(row, secrets=secrets) for row in rows]
 
-    async def enabled_revisions(self, *, trigger_id: str) -> dict[str, int]:
-        """The revision of each enabled subscription of a trigger: one indexed read, nothing decrypted."""
+    async def startable_revisions(self, *, trigger_id: str) -> dict[str, int]:
+        """The revision of each subscription of a trigger that events start invocations for (enabled or
+        paused): one indexed read, nothing decrypted."""
         query = select(SubscriptionRow.id, SubscriptionRow.revision).where(
-            SubscriptionRow.trigger_id == trigger_id, SubscriptionRow.enabled.is_(True)
+            SubscriptionRow.trigger_id == trigger_id, _STARTABLE
         )
         async with self._sessions() as session:
             return {row.id: row.revision for row in await session.execute(query)}
+
+    async def record_failure(
+        self, *, subscription_id: str, invocation_id: str, error: str, now: datetime
+    ) -> FailureStreak | None:
+        """Count a failed invocation in its enabled subscription's streak, once per invocation (a retried
+        count is a no-op); the streak as it stands, None once the subscription is deleted.
+
+        One conditional UPDATE, so workers counting at once never lose a count. Starting a streak bumps
+        the revision, so every process's copy learns that the next success must end it."""
+        counted = (
+            update(SubscriptionRow)
+            .where(
+                SubscriptionRow.id == subscription_id,
+                SubscriptionRow.enabled.is_(True),
+                or_(
+                    SubscriptionRow.last_failed_invocation.is_(None),
+                    SubscriptionRow.last_failed_invocation != invocation_id,
+                ),
+            )
+            .values(
+                failing_since=func.coalesce(SubscriptionRow.failing_since, now),
+                failure_count=SubscriptionRow.failure_count + 1,
+                last_failure=error,
+                last_failed_invocation=invocation_id,
+                revision=case(
+                    (SubscriptionRow.failing_since.is_(None), SubscriptionRow.revision + 1),
+                    else_=SubscriptionRow.revision,
+                ),
+            )
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(counted)
+            row = await session.get(SubscriptionRow, subscription_id, populate_existing=True)
+            if row is None:
+                return None
+            return FailureStreak(
+                since=_aware(row.failing_since) or now,
+                failures=row.failure_count,
+                last_failure=row.last_failure,
+                enabled=row.enabled,
+                disabled_here=row.disabled_at is not None and row.last_failed_invocation == invocation_id,
+            )
+
+    async def end_failure_streak(self, subscription_id: str) -> bool:
+        """A delivery succeeded: forget the subscription's streak, if it has one (bumps the revision)."""
+        ended = (
+            update(SubscriptionRow)
+            .where(SubscriptionRow.id == subscription_id, SubscriptionRow.failing_since.is_not(None))
+            .values(**_NO_STREAK, revision=SubscriptionRow.revision + 1)
+        )
+        async with self._sessions.begin() as session:
+            return bool((await session.execute(ended)).rowcount)  # type: ignore[attr-defined]
+
+    async def disable_subscription(
+        self, *, subscription_id: str, reason: str, now: datetime
+    ) -> Subscription | None:
+        """Disable an enabled subscription for ``reason`` (it is paused, see ``Subscription.paused``);
+        None when it was not enabled, so of callers racing one wins."""
+        disabled = (
+            update(SubscriptionRow)
+            .where(SubscriptionRow.id == subscription_id, SubscriptionRow.enabled.is_(True))
+            .values(
+                enabled=False,
+                disabled_reason=reason,
+                disabled_at=now,
+                modified=now,
+                revision=SubscriptionRow.revision + 1,
+            )
+        )
+        async with self._sessions.begin() as session:
+            if not (await session.execute(disabled)).rowcount:  # type: ignore[attr-defined]
+                return None
+            row = await session.get(SubscriptionRow, subscription_id, populate_existing=True)
+            return None if row is None else self._from_row(row)
 
     async def count_subscriptions(self, *, trigger_id: str) -> int:
         query = (

@@ -1,11 +1,13 @@
 """The one reader of subscriptions for invocations, shared by the fan-out (API) and deliveries (workers).
 
-Every change of a subscription (PUT, PATCH, rotation, disable) commits a new ``revision`` before the API
-answers. The guarantee built on it (docs/invocations.md, "Edits and invocations"):
+Every change of a subscription (PUT, PATCH, rotation, disable, the start and end of a failure streak)
+commits a new ``revision`` before the API answers. The guarantee built on it (docs/invocations.md,
+"Edits and invocations"):
 
-- **Starts**: each start reads the revisions of its trigger's enabled subscriptions (one indexed query, no
-  decryption), so a start that begins after an edit's answer, on any API replica, sees the edit. Whole
-  subscriptions (credentials decrypted) are read again only when those revisions changed.
+- **Starts**: each start reads the revisions of its trigger's startable subscriptions (enabled or paused;
+  one indexed query, no decryption), so a start that begins after an edit's answer, on any API replica,
+  sees the edit. Whole subscriptions (credentials decrypted) are read again only when those revisions
+  changed.
 - **Deliveries**: the invocation carries the revision it started with; a first attempt uses a cached copy
   only if it is that revision or newer, and every retry reads the store, so a fixed URL heals pending
   retries. A copy is always one whole revision: configurations are never mixed.
@@ -20,9 +22,9 @@ from typing import NamedTuple
 from event_triggers.store import Store, Subscription
 
 
-class _EnabledRead(NamedTuple):
+class _StartableRead(NamedTuple):
     revisions: dict[str, int]
-    """The enabled subscriptions' revisions (by id) the read was made for."""
+    """The startable subscriptions' revisions (by id) the read was made for."""
     query: asyncio.Future[list[Subscription]]
 
 
@@ -32,21 +34,22 @@ class SubscriptionReads:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._newest: dict[str, Subscription] = {}
-        self._enabled: dict[str, _EnabledRead] = {}
+        self._startable: dict[str, _StartableRead] = {}
 
     @property
     def store(self) -> Store:
-        """The store it reads (a worker's rate limiter shares it)."""
+        """The store it reads (a worker's rate limiter and failure counting share it)."""
         return self._store
 
-    async def enabled_for_trigger(self, trigger_id: str) -> list[Subscription]:
-        """The trigger's enabled subscriptions as of now: the latest revisions are read every time;
-        concurrent starts that see the same revisions share one read of the subscriptions."""
-        revisions = await self._store.enabled_revisions(trigger_id=trigger_id)
-        read = self._enabled.get(trigger_id)
+    async def startable_for_trigger(self, trigger_id: str) -> list[Subscription]:
+        """The trigger's subscriptions that an event starts invocations for (enabled, or paused by an
+        automatic disable) as of now: the latest revisions are read every time; concurrent starts that
+        see the same revisions share one read of the subscriptions."""
+        revisions = await self._store.startable_revisions(trigger_id=trigger_id)
+        read = self._startable.get(trigger_id)
         if read is None or read.revisions != revisions:
-            read = _EnabledRead(revisions, asyncio.ensure_future(self._read_enabled(trigger_id)))
-            self._enabled[trigger_id] = read
+            read = _StartableRead(revisions, asyncio.ensure_future(self._read_startable(trigger_id)))
+            self._startable[trigger_id] = read
             read.query.add_done_callback(functools.partial(self._forget_failure, trigger_id))
         return list(await asyncio.shield(read.query))
 
@@ -62,8 +65,12 @@ class SubscriptionReads:
             self._remember(subscription)
         return subscription
 
-    async def _read_enabled(self, trigger_id: str) -> list[Subscription]:
-        subscriptions = await self._store.list_subscriptions(trigger_id=trigger_id, enabled_only=True)
+    def cached(self, subscription_id: str) -> Subscription | None:
+        """The newest copy this process has read, without asking the store."""
+        return self._newest.get(subscription_id)
+
+    async def _read_startable(self, trigger_id: str) -> list[Subscription]:
+        subscriptions = await self._store.list_subscriptions(trigger_id=trigger_id, startable_only=True)
         for subscription in subscriptions:
             self._remember(subscription)
         return subscriptions
@@ -75,6 +82,6 @@ class SubscriptionReads:
 
     def _forget_failure(self, trigger_id: str, query: asyncio.Future[list[Subscription]]) -> None:
         """A failed read is not reused: the next start asks the database again."""
-        read = self._enabled.get(trigger_id)
+        read = self._startable.get(trigger_id)
         if read is not None and read.query is query and (query.cancelled() or query.exception() is not None):
-            del self._enabled[trigger_id]
+            del self._startable[trigger_id]

@@ -49,7 +49,7 @@ async def replicas(settings: Settings) -> AsyncIterator[tuple[CountingStore, Sto
 
 
 async def urls(reads: SubscriptionReads) -> dict[str, str]:
-    subscriptions = await reads.enabled_for_trigger(TRIGGER)
+    subscriptions = await reads.startable_for_trigger(TRIGGER)
     return {item.name: HTTP.config(item).url for item in subscriptions}
 
 
@@ -78,7 +78,7 @@ async def test_concurrent_starts_share_one_full_read(replicas: tuple[CountingSto
     here, other = replicas
     await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
     reads = SubscriptionReads(here)
-    results = await asyncio.gather(*(reads.enabled_for_trigger(TRIGGER) for _ in range(20)))
+    results = await asyncio.gather(*(reads.startable_for_trigger(TRIGGER) for _ in range(20)))
     assert [[item.id for item in result] for result in results] == [["a"]] * 20
     assert here.full_reads == 1
 
@@ -89,7 +89,7 @@ async def test_a_delivery_never_uses_a_copy_older_than_its_revision(
     here, other = replicas
     await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
     reads = SubscriptionReads(here)
-    [started] = await reads.enabled_for_trigger(TRIGGER)
+    [started] = await reads.startable_for_trigger(TRIGGER)
     assert started.revision == 1
     full_reads = here.full_reads
     copy = await reads.for_delivery("a", revision=1, fresh=False)

@@ -272,14 +272,15 @@ async def start_invocations(
     content_json: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> list[Invocation]:
-    """Validate an event and start one invocation per enabled subscription whose filter matches it.
+    """Validate an event and start one invocation per subscription whose filter matches it: the enabled
+    ones, and those an automatic disable paused (their invocations wait, docs/operator-loop.md).
 
     With ``idempotency_key``, invocation ids are derived from (key, trigger, subscription), so a repeat
     returns the same invocations and starts nothing new.
     """
     trigger = context.catalog.require(trigger_id)
     trigger.validate_input(payload)
-    subscriptions = await context.subscriptions.enabled_for_trigger(trigger_id)
+    subscriptions = await context.subscriptions.startable_for_trigger(trigger_id)
     return await _fan_out(
         context,
         trigger=trigger,
