@@ -36,8 +36,9 @@ from event_triggers.catalog.build import (
 )
 from event_triggers.errors import InvalidField
 
-# Every trigger SailPoint documents (docs/catalog.md gives the source of each id), and its type.
+# Every trigger SailPoint documents (docs/catalog.md gives the source of each id), our own, and its type.
 CATALOG_TRIGGERS = {
+    "event-triggers:subscription-disabled": TriggerType.FIRE_AND_FORGET,
     "iai:outlier-detected": TriggerType.FIRE_AND_FORGET,
     "idn:access-request-dynamic-approver": TriggerType.REQUEST_RESPONSE,
     "idn:access-request-post-approval": TriggerType.FIRE_AND_FORGET,

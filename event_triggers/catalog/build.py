@@ -358,7 +358,7 @@ def _build_document(
     entry: dict[str, Any], base: Path, overrides: list[Override], applied: set[tuple[str, str]]
 ) -> dict[str, Any]:
     trigger_id = entry["id"]
-    namespace = "event_triggers." + trigger_id.split(":", 1)[0]
+    namespace = "event_triggers." + trigger_id.split(":", 1)[0].replace("-", "_")  # an Avro name part
     schemas: dict[str, dict[str, Any] | None] = {"input": None, "output": None}
     examples: dict[str, Any] = {"input": None, "output": None}
     for kind in ("input", "output"):
