@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from event_triggers.config import Settings, get_settings
@@ -46,9 +47,10 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_setup(args: argparse.Namespace) -> int:
-    """Migrate the store first (API and workers wait for it), then register the search attributes."""
+    """Migrate the store first (API and workers wait for it), then register the search attributes and
+    raise the namespace retention to what dead endpoints need (``Settings.invocation_retention``)."""
     from event_triggers.migrations import upgrade_schema
-    from event_triggers.temporal import connect, register_search_attributes
+    from event_triggers.temporal import connect, ensure_retention, register_search_attributes
 
     settings = _settings(args)
     if settings.sqlite_file is not None:
@@ -57,12 +59,16 @@ def _run_setup(args: argparse.Namespace) -> int:
     moved = f"{before or 'empty'} -> {after}" if before != after else f"{after} (already current)"
     print(f"store schema: {moved}", flush=True)
 
-    async def register(settings: Settings) -> list[str]:
+    async def register(settings: Settings) -> tuple[list[str], timedelta]:
         client = await connect(settings)
-        return await register_search_attributes(client, settings.temporal_namespace)
+        added = await register_search_attributes(client, settings.temporal_namespace)
+        return added, await ensure_retention(
+            client, settings.temporal_namespace, settings.invocation_retention
+        )
 
-    added = asyncio.run(register(settings))
+    added, retention = asyncio.run(register(settings))
     print(f"search attributes added: {', '.join(added) or 'none (already registered)'}")
+    print(f"namespace retention: {retention.total_seconds() / 3600:g} h")
     return 0
 
 

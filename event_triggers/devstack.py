@@ -31,14 +31,10 @@ from typing import NoReturn
 
 import httpx
 import psutil
-from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
-    DescribeNamespaceRequest,
     DescribeTaskQueueRequest,
-    UpdateNamespaceRequest,
 )
 from temporalio.client import Client
 
@@ -47,11 +43,9 @@ from event_triggers.config import Settings
 from event_triggers.lifeline import guarded_argv
 from event_triggers.migrations import upgrade_schema
 from event_triggers.store import Store
-from event_triggers.temporal import dev_server_search_attribute_args, temporal_cli_path
+from event_triggers.temporal import dev_server_search_attribute_args, ensure_retention, temporal_cli_path
 
 NAMESPACE = "default"
-RETENTION = timedelta(hours=48)
-"""Closed invocations stay visible (status, replay, Web UI) for two days; the dev server's default is one."""
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -205,27 +199,16 @@ def temporal_dev_server_argv(options: DevStackOptions) -> list[str]:
     ]
 
 
-async def ensure_retention(address: str, *, retention: timedelta = RETENTION) -> timedelta:
-    """Raise the namespace retention to at least ``retention``; returns the retention now in force."""
+async def ensure_dev_retention(address: str, retention: timedelta) -> timedelta:
+    """The dev server's namespace retention, raised to at least ``retention`` first."""
     client = await Client.connect(address, namespace=NAMESPACE)
-    service = client.workflow_service
-    current = await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
-    if current.config.workflow_execution_retention_ttl.ToTimedelta() < retention:
-        ttl = Duration()
-        ttl.FromTimedelta(retention)
-        await service.update_namespace(
-            UpdateNamespaceRequest(
-                namespace=NAMESPACE, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
-            )
-        )
-        current = await service.describe_namespace(DescribeNamespaceRequest(namespace=NAMESPACE))
-    return current.config.workflow_execution_retention_ttl.ToTimedelta()
+    return await ensure_retention(client, NAMESPACE, retention)
 
 
-def _temporal_ready(address: str) -> Callable[[], bool]:
+def _temporal_ready(address: str, retention: timedelta) -> Callable[[], bool]:
     def ready() -> bool:
         try:
-            return asyncio.run(ensure_retention(address)) >= RETENTION
+            return asyncio.run(ensure_dev_retention(address, retention)) >= retention
         except Exception:  # not listening yet, or the namespace is not created yet
             return False
 
@@ -362,7 +345,9 @@ def _start_stack(supervisor: Supervisor, options: DevStackOptions) -> None:
         "temporal", guarded_argv(supervisor.lifeline_fd, temporal_dev_server_argv(options)), env=env
     )
     supervisor.wait_until(
-        answers_from(temporal, options.temporal_port, _temporal_ready(temporal_address)),
+        answers_from(
+            temporal, options.temporal_port, _temporal_ready(temporal_address, settings.invocation_retention)
+        ),
         what=f"Temporal at {temporal_address}",
     )
     supervisor.wait_until(

@@ -13,9 +13,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    GetSystemInfoRequest,
+    UpdateNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.runtime import Runtime, TelemetryConfig
@@ -112,6 +118,24 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def ensure_retention(client: Client, namespace: str, retention: timedelta) -> timedelta:
+    """Raise ``namespace``'s retention to at least ``retention`` (never lower it); returns the one in force.
+
+    Finished invocations must stay readable and replayable that long (``Settings.invocation_retention``)."""
+    service = client.workflow_service
+    current = await service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    if current.config.workflow_execution_retention_ttl.ToTimedelta() < retention:
+        ttl = Duration()
+        ttl.FromTimedelta(retention)
+        await service.update_namespace(
+            UpdateNamespaceRequest(
+                namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
+            )
+        )
+        current = await service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    return current.config.workflow_execution_retention_ttl.ToTimedelta()
 
 
 class TemporalConnection:

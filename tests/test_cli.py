@@ -104,6 +104,7 @@ async def test_setup_migrates_the_store_and_registers_search_attributes_idempote
     again = run_cli("setup", env=env)
     assert again.returncode == 0 and "none (already registered)" in again.stdout
     assert f"store schema: {head_revision()} (already current)" in again.stdout
+    assert "namespace retention: 48 h" in again.stdout, "the default AUTO_DISABLE_AFTER (P1D) plus a day"
 
 
 def test_api_refuses_to_start_with_a_bad_trigger_definition(tmp_path: Path) -> None:
