@@ -19,12 +19,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.attempts import AttemptTimingInterceptor
+from activities.subscription_health import EndFailureStreaks, SubscriptionHealth
 from activities.subscription_reader import SubscriptionReader
 from event_triggers.catalog import Catalog, load_catalog
 from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
 from event_triggers.destinations.outcomes import DeliveryFailureLog
 from event_triggers.destinations.registry import DESTINATIONS
+from event_triggers.invocations.context import InvocationContext
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
 from event_triggers.metrics import MetricsInterceptor, serve_metrics
@@ -54,7 +56,13 @@ def delivery_http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def build_worker(
-    client: Client, settings: Settings, *, deliveries: Sequence[DeliveryActivity[Any]], **options: Any
+    client: Client,
+    settings: Settings,
+    *,
+    deliveries: Sequence[DeliveryActivity[Any]],
+    health: SubscriptionHealth,
+    subscriptions: SubscriptionReads,
+    **options: Any,
 ) -> Worker:
     """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first.
 
@@ -67,7 +75,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[InvocationWorkflow],
-        activities=[delivery.definition for delivery in deliveries],
+        activities=[*(delivery.definition for delivery in deliveries), health.record_invocation_failure],
         max_concurrent_workflow_tasks=slots,
         max_concurrent_activities=slots,
         max_concurrent_local_activities=slots,
@@ -77,6 +85,7 @@ def build_worker(
             LogIdsInterceptor(),
             DeliveryFailureLog(),
             *([MetricsInterceptor()] if settings.metrics_enabled else []),
+            EndFailureStreaks(subscriptions),
             AttemptTimingInterceptor(),
         ],
         **options,
@@ -93,7 +102,9 @@ async def delivery_worker(
     **options: Any,
 ) -> AsyncIterator[Worker]:
     """A worker with every registered destination's activity, owning their HTTP client and connections
-    (closed on exit); not yet running. ``options``: see ``build_worker``."""
+    (closed on exit), and the failure counting of dead endpoints; not yet running. ``options``: see
+    ``build_worker``."""
+    server_key = load_server_key(settings)
     async with delivery_http_client(settings) as http_client, AsyncExitStack() as stack:
         resources = DeliveryResources(
             settings=settings,
@@ -101,13 +112,25 @@ async def delivery_worker(
             subscriptions=SubscriptionReader(subscriptions),
             http_client=http_client,
             destination_policy=DestinationPolicy(settings.delivery_allowlist),
-            server_key=load_server_key(settings),
+            server_key=server_key,
             limiter=DeliveryRateLimiter(subscriptions.store),
         )
         deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
         for delivery in deliveries:
             stack.push_async_callback(delivery.aclose)
-        yield build_worker(client, settings, deliveries=deliveries, **options)
+        health = SubscriptionHealth(
+            InvocationContext(
+                settings=settings,
+                store=subscriptions.store,
+                catalog=catalog,
+                client=client,
+                server_key=server_key,
+                subscriptions=subscriptions,
+            )
+        )
+        yield build_worker(
+            client, settings, deliveries=deliveries, health=health, subscriptions=subscriptions, **options
+        )
 
 
 async def run_worker(settings: Settings) -> None:

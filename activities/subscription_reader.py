@@ -5,7 +5,13 @@ from __future__ import annotations
 from temporalio import activity
 
 from event_triggers.destinations.outcomes import final_failure
-from event_triggers.invocation_models import DeliveryRequest
+from event_triggers.invocation_models import (
+    SUBSCRIPTION_DELETED,
+    SUBSCRIPTION_DISABLED,
+    SUBSCRIPTION_PAUSED,
+    DeliveryRequest,
+    InvocationType,
+)
 from event_triggers.store import Subscription
 from event_triggers.subscription_reads import SubscriptionReads
 
@@ -18,7 +24,8 @@ class SubscriptionReader:
         self._reads = reads
 
     async def get(self, request: DeliveryRequest) -> Subscription:
-        """The subscription; deleted, or disabled since the invocation started, fails it for good."""
+        """The subscription; deleted, or disabled by an operator since the invocation started, fails it
+        for good; disabled automatically, makes it wait (a TEST invocation is delivered all the same)."""
         subscription = await self._reads.for_delivery(
             request.subscription_id,
             revision=request.subscription_revision,
@@ -26,10 +33,16 @@ class SubscriptionReader:
         )
         if subscription is None:
             raise final_failure(
-                f"subscription {request.subscription_id} was deleted", error_type="SubscriptionDeleted"
+                f"subscription {request.subscription_id} was deleted", error_type=SUBSCRIPTION_DELETED
+            )
+        if subscription.paused and request.invocation_type is not InvocationType.TEST:
+            raise final_failure(
+                f"subscription {request.subscription_id} was disabled: {subscription.disabledReason}; "
+                "waiting until it is enabled again",
+                error_type=SUBSCRIPTION_PAUSED,
             )
         if not subscription.enabled and subscription.revision > request.subscription_revision:
             raise final_failure(
-                f"subscription {request.subscription_id} was disabled", error_type="SubscriptionDisabled"
+                f"subscription {request.subscription_id} was disabled", error_type=SUBSCRIPTION_DISABLED
             )
         return subscription

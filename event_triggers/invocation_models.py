@@ -20,6 +20,11 @@ from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
 WORKFLOW_TYPE = "InvocationWorkflow"
 UPDATE_COMPLETE = "complete"
 QUERY_ATTEMPTS = "attempts"
+SIGNAL_RESUME = "resume"
+"""Sent to the running invocations of a subscription an operator enabled again: paused ones deliver now."""
+RECORD_FAILURE_ACTIVITY = "record_invocation_failure"
+PAUSED_REASON = "pausedReason"
+"""Memo key of a paused invocation: why it waits (removed when it delivers or ends)."""
 MAX_RECORDED_ATTEMPTS = 100
 """An invocation keeps its first attempt and its latest ones up to this many (a day of retries is ~30)."""
 
@@ -46,6 +51,13 @@ DELIVERY_WINDOW_CLOSED = "DeliveryWindowClosed"
 RATE_LIMITED = "RateLimited"
 """``ApplicationError.type`` of an attempt that has not started: the subscription's rate limit gave it a
 later slot (``next_retry_delay``). Not an attempt: the workflow waits and starts it again."""
+SUBSCRIPTION_PAUSED = "SubscriptionPaused"
+"""``ApplicationError.type`` of a delivery refused because its subscription was disabled automatically:
+the invocation waits for the subscription to be enabled again."""
+SUBSCRIPTION_DISABLED = "SubscriptionDisabled"
+SUBSCRIPTION_DELETED = "SubscriptionDeleted"
+SUBSCRIBER_GONE = "SubscriberGone"
+"""``ApplicationError.type`` of a receiver that said it is gone for good (HTTP 410): disabled at once."""
 
 
 class RejectionReason(StrEnum):
@@ -156,6 +168,8 @@ class DeliveryRequest(BaseModel):
     input: dict[str, Any]
     attempt: int = 1
     """1-based; the workflow starts each attempt, so the activity's own attempt counter is always 1."""
+    invocation_type: InvocationType = InvocationType.REAL_TIME
+    """A TEST invocation is delivered even while its subscription is paused (to check the endpoint)."""
     retry: RetrySchedule | None = None
     """The invocation's retry schedule; None only in requests scheduled before it travelled here (the
     activity then uses the settings')."""
@@ -178,6 +192,18 @@ class AttemptReport(BaseModel):
     status_code: int | None = None
     response: str | None = None
     """Up to 512 bytes of the receiver's answer, when the failure's message does not quote it already."""
+
+
+class FailedInvocation(BaseModel):
+    """Input of ``record_invocation_failure``: one failed or timed-out invocation, counted toward its
+    subscription's automatic disable."""
+
+    invocation_id: str
+    trigger_id: str
+    subscription_id: str
+    error: str
+    gone: bool = False
+    """The receiver answered that it is gone (410): disabled at once."""
 
 
 class DeliveryResult(BaseModel):
@@ -271,3 +297,5 @@ class InvocationDetail(BaseModel):
     error: str | None = None
     redeliveryOf: str | None = None
     """The invocation this one redelivers (extension: ``POST /{id}/redeliver`` and replays)."""
+    pausedReason: str | None = None
+    """Extension: why this PENDING invocation waits (its subscription was disabled automatically)."""

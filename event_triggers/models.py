@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, ValidationError
 from pydantic.json_schema import JsonSchemaValue
@@ -129,6 +129,14 @@ class SubscriptionReplace(SubscriptionFields):
     triggerName: Annotated[str | None, MaxLength(NAME_MAX)] = None
     signingSecret: Annotated[str | None, MaxLength(CREDENTIAL_MAX)] = None
     """Read-only (set by create or rotation); accepted and ignored so a create response can be sent back."""
+    disabledReason: str | None = None
+    """Read-only (set by an automatic disable); accepted and ignored, as every read-only field is."""
+    disabledAt: datetime | None = None
+    """Read-only, like ``disabledReason``."""
+
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        {"id", "triggerName", "signingSecret", "disabledReason", "disabledAt"}
+    )
 
 
 class SubscriptionPublic(BaseModel):
@@ -147,6 +155,14 @@ class SubscriptionPublic(BaseModel):
     enabled: bool
     filter: str | None = None
     maxDeliveriesPerSecond: DeliveriesPerSecond = None
+    disabledReason: str | None = Field(
+        default=None,
+        description="Extension, read-only: why the service disabled the subscription by itself (its "
+        "subscriber kept failing, or answered 410 Gone); null otherwise. Cleared when it is enabled again.",
+    )
+    disabledAt: datetime | None = Field(
+        default=None, description="Extension, read-only: when the service disabled it by itself."
+    )
 
 
 class SubscriptionCreated(SubscriptionPublic):

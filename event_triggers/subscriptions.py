@@ -6,17 +6,20 @@ Routes call these functions; they raise ``event_triggers.errors`` exceptions tha
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import jsonpatch
 from pydantic import TypeAdapter, ValidationError
+from temporalio.service import RPCError
 
 from event_triggers.catalog import Catalog, TriggerType
 from event_triggers.destinations.registry import DESTINATIONS, config_fields, destination_for
-from event_triggers.errors import Conflict, InvalidField, NotFound
+from event_triggers.errors import Conflict, InvalidField, NotFound, Unavailable
 from event_triggers.filters import check_filter_syntax
+from event_triggers.invocations.resume import resume_paused
 from event_triggers.models import (
     SubscriptionFields,
     SubscriptionPublic,
@@ -27,6 +30,9 @@ from event_triggers.models import (
 from event_triggers.security.ssrf import DestinationPolicy
 from event_triggers.security.webhook_signing import generate_signing_secret
 from event_triggers.store import Store, Subscription
+from event_triggers.temporal import TemporalConnection
+
+logger = logging.getLogger(__name__)
 
 MAX_RESPONSE_DEADLINE = timedelta(days=7)
 SUBSCRIPTION_LIMITS = {TriggerType.FIRE_AND_FORGET: 50, TriggerType.REQUEST_RESPONSE: 1}
@@ -113,7 +119,12 @@ def _check_immutable(fields: SubscriptionFields, stored: Subscription) -> None:
 
 def to_public(subscription: Subscription, *, catalog: Catalog) -> SubscriptionPublic:
     """The API view: trigger name added, every destination's config field present, every secret nulled."""
-    document = {"id": subscription.id, **subscription.client_fields().model_dump(mode="json")}
+    document = {
+        "id": subscription.id,
+        **subscription.client_fields().model_dump(mode="json"),
+        "disabledReason": subscription.disabledReason,
+        "disabledAt": subscription.disabledAt,
+    }
     document.update(dict.fromkeys(config_fields().keys() - document.keys()))
     destination = DESTINATIONS.get(subscription.type)
     config = destination.document(subscription) if destination else None
@@ -143,18 +154,29 @@ async def require_subscription(*, store: Store, subscription_id: str) -> Subscri
 
 
 async def replace_subscription(
-    *, store: Store, catalog: Catalog, destinations: DestinationPolicy, subscription_id: str, body: object
+    *,
+    store: Store,
+    catalog: Catalog,
+    destinations: DestinationPolicy,
+    temporal: TemporalConnection,
+    subscription_id: str,
+    body: object,
 ) -> Subscription:
     stored = await require_subscription(store=store, subscription_id=subscription_id)
     replacement = parse_wire(SubscriptionReplace, body)
     check_lengths(replacement)
     if replacement.id is not None and replacement.id != subscription_id:
         raise InvalidField("id", "cannot be changed")
-    document = replacement.model_dump(exclude={"id", "triggerName", "signingSecret"}, exclude_unset=True)
+    document = replacement.model_dump(exclude=set(SubscriptionReplace.READ_ONLY), exclude_unset=True)
     document.setdefault("triggerId", stored.triggerId)
     fields = parse_wire(SubscriptionFields, document)
     return await _save_update(
-        store=store, catalog=catalog, destinations=destinations, stored=stored, fields=fields
+        store=store,
+        catalog=catalog,
+        destinations=destinations,
+        temporal=temporal,
+        stored=stored,
+        fields=fields,
     )
 
 
@@ -163,6 +185,7 @@ async def patch_subscription(
     store: Store,
     catalog: Catalog,
     destinations: DestinationPolicy,
+    temporal: TemporalConnection,
     subscription_id: str,
     operations: object,
 ) -> Subscription:
@@ -179,7 +202,7 @@ async def patch_subscription(
                 if field not in patchable_fields():
                     raise InvalidField(f"[{index}].{key}", f"'{pointer}' is not a patchable field")
     document: dict[str, Any] = to_public(stored, catalog=catalog).model_dump(
-        mode="json", exclude={"id", "triggerName"}
+        mode="json", exclude=set(SubscriptionReplace.READ_ONLY)
     )
     try:
         patched = jsonpatch.apply_patch(document, operations)
@@ -187,7 +210,12 @@ async def patch_subscription(
         raise InvalidField("body", f"cannot apply the patch: {exc}") from None
     fields = parse_wire(SubscriptionFields, patched)
     return await _save_update(
-        store=store, catalog=catalog, destinations=destinations, stored=stored, fields=fields
+        store=store,
+        catalog=catalog,
+        destinations=destinations,
+        temporal=temporal,
+        stored=stored,
+        fields=fields,
     )
 
 
@@ -196,12 +224,20 @@ async def _save_update(
     store: Store,
     catalog: Catalog,
     destinations: DestinationPolicy,
+    temporal: TemporalConnection,
     stored: Subscription,
     fields: SubscriptionFields,
 ) -> Subscription:
+    """Enabling a paused subscription also wakes its waiting invocations (``resume_paused``)."""
     _check_immutable(fields, stored)
     fields = _check_fields(_keep_stored_secrets(fields, stored), catalog=catalog, destinations=destinations)
-    return await store.replace_subscription(subscription_id=stored.id, fields=fields)
+    saved = await store.replace_subscription(subscription_id=stored.id, fields=fields)
+    if stored.paused and saved.enabled:
+        try:
+            await resume_paused(await temporal.client(), stored.id)
+        except (Unavailable, RPCError) as exc:  # they look again within the hour
+            logger.warning("enabled subscription %s, its waiting invocations not woken: %s", stored.id, exc)
+    return saved
 
 
 async def rotate_signing_secret(*, store: Store, subscription_id: str, grace: timedelta) -> Subscription:

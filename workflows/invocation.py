@@ -15,12 +15,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutType
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
+from workflows.dead_endpoints import PauseGate, count_failure
+
 with workflow.unsafe.imports_passed_through():
     from event_triggers.invocation_models import (
         DELIVERY_WINDOW_CLOSED,
         MAX_RECORDED_ATTEMPTS,
         QUERY_ATTEMPTS,
         RATE_LIMITED,
+        SIGNAL_RESUME,
         UPDATE_COMPLETE,
         WORKFLOW_TYPE,
         AttemptReport,
@@ -111,6 +114,7 @@ class InvocationWorkflow:
         self._deadline: datetime = workflow.now() + request.response_deadline
         self._attempts: list[DeliveryAttempt] = []
         self._attempt_count = 0
+        self._pause = PauseGate()
 
     @workflow.run
     async def run(self, request: InvocationRequest) -> InvocationDetail:
@@ -118,8 +122,10 @@ class InvocationWorkflow:
             delivered = await self._deliver(request)
         except FailureError as error:
             if request.trigger_kind is TriggerType.REQUEST_RESPONSE and _window_closed(error):
+                await count_failure(request, _failure_reason(error), _cause(error))
                 return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
             if self._completion is None:
+                await count_failure(request, _failure_reason(error), _cause(error))
                 return self._finish(InvocationStatus.FAILED, error=_failure_reason(error))
             delivered = None
         if request.trigger_kind is TriggerType.FIRE_AND_FORGET:
@@ -131,6 +137,7 @@ class InvocationWorkflow:
             try:
                 await workflow.wait_condition(lambda: self._completion is not None, timeout=self._remaining())
             except TimeoutError:
+                await count_failure(request, "the subscriber accepted but never answered", None)
                 return self._finish(InvocationStatus.TIMED_OUT, error=TIMED_OUT_MESSAGE)
         assert self._completion is not None
         if self._completion.error is not None:
@@ -141,6 +148,11 @@ class InvocationWorkflow:
     async def complete(self, completion: Completion) -> None:
         """The subscriber's answer (output or error), sent by the API after it checked secret and schema."""
         self._completion = completion
+
+    @workflow.signal(name=SIGNAL_RESUME)
+    def resume(self) -> None:
+        """The subscription was enabled again: a paused delivery tries again now."""
+        self._pause.resume()
 
     @complete.validator
     def _accept_completion(self, completion: Completion) -> None:
@@ -181,6 +193,7 @@ class InvocationWorkflow:
             response_mode=request.response_mode,
             callback_url=request.callback_url,
             input=request.input,
+            invocation_type=request.invocation_type,
             retry=retry,
             retry_until=retry_until,
         )
@@ -190,6 +203,7 @@ class InvocationWorkflow:
         while True:
             attempt = self._attempt_count + 1
             scheduled = workflow.now()
+            resumes = self._pause.resumes
             try:
                 result = await self._attempt(
                     request,
@@ -202,6 +216,16 @@ class InvocationWorkflow:
                 holds_rate_slot = wait is not None and workflow.patched(RATE_LIMIT_PATCH)
                 if wait is not None and holds_rate_slot:  # not an attempt yet: wait for its slot
                     await workflow.sleep(wait)
+                    continue
+                if PauseGate.applies(_cause(error)):  # auto-disabled: wait for an enable, then try again
+                    self._record_attempt(
+                        attempt,
+                        _attempt_report(error),
+                        scheduled=scheduled,
+                        error=_attempt_error(error),
+                        retry_in=PauseGate.next_check(retry_until) or None,
+                    )
+                    await self._pause.wait(_failure_reason(error), seen=resumes, until=retry_until)
                     continue
                 delay = self._next_delay(error, attempt=attempt, retry_until=retry_until)
                 if delay is None and _retryable(error):  # the window closed on a failure nobody judged

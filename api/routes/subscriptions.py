@@ -112,6 +112,7 @@ async def replace_subscription(
         store=store,
         catalog=catalog,
         destinations=state.destinations,
+        temporal=state.temporal,
         subscription_id=subscription_id,
         body=body,
     )
@@ -133,6 +134,7 @@ async def patch_subscription(
         store=store,
         catalog=catalog,
         destinations=state.destinations,
+        temporal=state.temporal,
         subscription_id=subscription_id,
         operations=operations,
     )

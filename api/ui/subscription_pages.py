@@ -232,6 +232,7 @@ async def save_subscription(
             store=state.store,
             catalog=catalog,
             destinations=state.destinations,
+            temporal=state.temporal,
             subscription_id=subscription_id,
             body=submitted.body,
         )
@@ -262,6 +263,7 @@ async def set_enabled(
         store=state.store,
         catalog=catalog,
         destinations=state.destinations,
+        temporal=state.temporal,
         subscription_id=subscription_id,
         operations=[{"op": "replace", "path": "/enabled", "value": enabled}],
     )

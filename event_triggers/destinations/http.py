@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from event_triggers.catalog import TriggerDefinition
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources, Destination
 from event_triggers.destinations.outcomes import final_failure, retryable_failure
 from event_triggers.errors import InvalidField
-from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
+from event_triggers.invocation_models import SUBSCRIBER_GONE, DeliveryRequest, DeliveryResult
 from event_triggers.models import (
     CREDENTIAL_MAX,
     NAME_MAX,
@@ -231,7 +232,7 @@ class HttpDelivery(DeliveryActivity[HttpDestination]):
         if not 200 <= status < 300:
             raise final_failure(
                 f"subscriber answered {status}: {_body_excerpt(response)}",
-                error_type=f"SubscriberStatus{status}",
+                error_type=SUBSCRIBER_GONE if status == HTTPStatus.GONE else f"SubscriberStatus{status}",
                 status_code=status,
             )
         answers_now = request.response_mode is HttpDispatchMode.SYNC or (

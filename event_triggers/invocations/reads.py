@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from event_triggers.collection import apply_collection, parse_filter_terms, parse_sorters
 from event_triggers.errors import DomainError, InvalidField, NotFound, Unavailable
 from event_triggers.invocation_models import (
+    PAUSED_REASON,
     QUERY_ATTEMPTS,
     WORKFLOW_TYPE,
     DeliveryAttempt,
@@ -147,6 +148,7 @@ def _detail(description: WorkflowExecutionDescription, memo: Mapping[str, Any]) 
         output=completion.get("output"),
         error=error,
         redeliveryOf=memo.get("redeliveryOf"),
+        pausedReason=memo.get(PAUSED_REASON),
     )
 
 
