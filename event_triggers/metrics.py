@@ -164,6 +164,8 @@ class _DeliveryMetrics(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         activity_type = activity.info().activity_type
         destination = destination_of(activity_type)
+        if destination == activity_type:  # not a delivery (dead endpoints' failure counting)
+            return await super().execute_activity(input)
         began = time.perf_counter()
         error: BaseException | None = None
         try:
