@@ -42,6 +42,7 @@ def settings(
         auto_disable_after="PT2S",
         auto_disable_min_failures=MIN_FAILURES,
         fire_and_forget_retry_window=getattr(request, "param", "PT60S"),
+        retry_max_interval="PT10S",  # lets a Retry-After hold a retry back
     )
 
 
@@ -180,6 +181,25 @@ async def test_410_disables_at_once_and_enabling_delivers_what_waited(
         assert (detail["status"], detail["pausedReason"]) == ("COMPLETED", None)
     delivered = {request.json()["_metadata"]["invocationId"] for request in subscriber.received(path)}
     assert set(ids) <= delivered
+
+
+async def test_in_flight_retries_pause_instead_of_hammering(
+    api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    path = subscriber.new_path(Reply(status=503, headers={"Retry-After": "5"}), Reply(status=410))
+    subscription_id = await create_subscription(api, url=subscriber.url(path))
+    [retrying] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    await subscriber.wait_for(path, 1)
+    [gone] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, gone["id"]))["status"] == "FAILED"
+    assert (await read(api, subscription_id))["disabledReason"] == GONE_REASON
+
+    detail = await paused(api, retrying["id"])
+    assert detail["status"] == "PENDING"
+    assert len(subscriber.received(path)) == 2, "the retry waits instead of calling the dead endpoint"
+    await enable(api, subscription_id)
+    assert (await finished(api, retrying["id"], wait=30))["status"] == "COMPLETED"
+    assert len(subscriber.received(path)) == 3
 
 
 @pytest.mark.parametrize("settings", ["PT2S"], indirect=True)
