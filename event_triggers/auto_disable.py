@@ -23,7 +23,6 @@ from typing import Any
 from event_triggers.config import Settings
 from event_triggers.invocation_models import FailedInvocation
 from event_triggers.invocations.context import InvocationContext
-from event_triggers.invocations.start import start_invocations
 from event_triggers.store import FailureStreak, Subscription
 from event_triggers.subscription_reads import SubscriptionReads
 
@@ -86,6 +85,10 @@ async def count_failure(context: InvocationContext, failed: FailedInvocation) ->
 async def announce(context: InvocationContext, subscription: Subscription, *, last_error: str | None) -> None:
     """Start the ``event-triggers:subscription-disabled`` event of a disable (once per disable: its
     idempotency key names the subscription and the moment)."""
+    # Imported here: the fan-out (JSONPath, JSON Patch) would add seconds to every worker's start-up
+    # for an event that is rare.
+    from event_triggers.invocations.start import start_invocations
+
     assert subscription.disabledReason is not None and subscription.disabledAt is not None
     payload: dict[str, Any] = {
         "subscriptionId": subscription.id,
