@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     killed process costs its in-flight invocations (Temporal's default; lower it with CPU to spare)."""
     local_delivery: bool = True
     """Deliver as a local activity: fewer Temporal round trips per invocation, shorter histories."""
-    worker_max_concurrent_deliveries: int = Field(default=1000, ge=2)
+    worker_max_concurrent_deliveries: int = Field(default=200, ge=2)
     """Deliveries one worker process runs at once (its workflow task, activity and local activity slots
     and HTTP connections). A local delivery holds its workflow task until the subscriber answers, and an
     eager start needs a free slot, so this bounds deliveries in flight, not CPU (docs/scaling.md)."""
