@@ -1,4 +1,5 @@
-"""Worker entry point: runs ``InvocationWorkflow`` and the delivery activities (``event-triggers worker``).
+"""Worker entry point: runs ``InvocationWorkflow``, ``ReplayWorkflow`` and their activities
+(``event-triggers worker``).
 
 ``delivery_worker`` (built by ``build_worker``) is shared by the standalone worker, the worker embedded in
 the API process (for eager workflow start) and the benchmarks, so they all run the same configuration.
@@ -19,9 +20,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.attempts import AttemptTimingInterceptor
+from activities.replays import ReplayActivities
 from activities.subscription_health import EndFailureStreaks, SubscriptionHealth
 from activities.subscription_reader import SubscriptionReader
-from event_triggers.catalog import Catalog, load_catalog
+from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
 from event_triggers.destinations.outcomes import DeliveryFailureLog
@@ -38,6 +40,7 @@ from event_triggers.subscription_reads import SubscriptionReads
 from event_triggers.temporal import connect
 from event_triggers.tracing import configure_tracing, delivery_event_hooks
 from workflows.invocation import InvocationWorkflow
+from workflows.replay import ReplayWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ def build_worker(
     *,
     deliveries: Sequence[DeliveryActivity[Any]],
     health: SubscriptionHealth,
+    replays: ReplayActivities,
     subscriptions: SubscriptionReads,
     **options: Any,
 ) -> Worker:
@@ -74,8 +78,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[InvocationWorkflow],
-        activities=[*(delivery.definition for delivery in deliveries), health.record_invocation_failure],
+        workflows=[InvocationWorkflow, ReplayWorkflow],
+        activities=[
+            *(delivery.definition for delivery in deliveries),
+            health.record_invocation_failure,
+            replays.list_originals,
+            replays.redeliver_originals,
+        ],
         max_concurrent_workflow_tasks=slots,
         max_concurrent_activities=slots,
         max_concurrent_local_activities=slots,
@@ -93,43 +102,32 @@ def build_worker(
 
 
 @asynccontextmanager
-async def delivery_worker(
-    client: Client,
-    settings: Settings,
-    *,
-    subscriptions: SubscriptionReads,
-    catalog: Catalog,
-    **options: Any,
-) -> AsyncIterator[Worker]:
-    """A worker with every registered destination's activity, owning their HTTP client and connections
-    (closed on exit), and the failure counting of dead endpoints; not yet running. ``options``: see
-    ``build_worker``."""
-    server_key = load_server_key(settings)
+async def delivery_worker(context: InvocationContext, **options: Any) -> AsyncIterator[Worker]:
+    """A worker with every registered destination's activity, the failure counting of dead endpoints and
+    the replays', owning the deliveries' HTTP client and connections (closed on exit); not yet running.
+    ``context`` is the process's; ``options``: see ``build_worker``."""
+    settings = context.settings
     async with delivery_http_client(settings) as http_client, AsyncExitStack() as stack:
         resources = DeliveryResources(
             settings=settings,
-            catalog=catalog,
-            subscriptions=SubscriptionReader(subscriptions),
+            catalog=context.catalog,
+            subscriptions=SubscriptionReader(context.subscriptions),
             http_client=http_client,
             destination_policy=DestinationPolicy(settings.delivery_allowlist),
-            server_key=server_key,
-            limiter=DeliveryRateLimiter(subscriptions.store),
+            server_key=context.server_key,
+            limiter=DeliveryRateLimiter(context.store),
         )
         deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
         for delivery in deliveries:
             stack.push_async_callback(delivery.aclose)
-        health = SubscriptionHealth(
-            InvocationContext(
-                settings=settings,
-                store=subscriptions.store,
-                catalog=catalog,
-                client=client,
-                server_key=server_key,
-                subscriptions=subscriptions,
-            )
-        )
         yield build_worker(
-            client, settings, deliveries=deliveries, health=health, subscriptions=subscriptions, **options
+            context.client,
+            settings,
+            deliveries=deliveries,
+            health=SubscriptionHealth(context),
+            replays=ReplayActivities(context),
+            subscriptions=context.subscriptions,
+            **options,
         )
 
 
@@ -145,14 +143,16 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
     store = await Store.open(settings)
     try:
-        catalog = load_catalog(extra_dirs=settings.catalog_dirs)
+        context = InvocationContext(
+            settings=settings,
+            store=store,
+            catalog=load_catalog(extra_dirs=settings.catalog_dirs),
+            client=client,
+            server_key=load_server_key(settings),
+            subscriptions=SubscriptionReads(store),
+        )
         with serve_metrics(settings):
-            async with (
-                delivery_worker(
-                    client, settings, subscriptions=SubscriptionReads(store), catalog=catalog
-                ) as worker,
-                worker,
-            ):
+            async with delivery_worker(context) as worker, worker:
                 logger.info(
                     "worker polling task queue %s at %s", settings.task_queue, settings.temporal_address
                 )

@@ -19,6 +19,7 @@ from event_triggers.clients import authorize
 from event_triggers.collection import DEFAULT_LIMIT, MAX_LIMIT, FilterSpec, apply_collection
 from event_triggers.config import Settings
 from event_triggers.errors import UnsupportedMediaType
+from event_triggers.invocations.context import InvocationContext
 from event_triggers.security.client_credentials import (
     INVOCATION_STATUS_MANAGE,
     INVOCATION_STATUS_READ,
@@ -80,6 +81,10 @@ class CollectionParams(BaseModel):
     def report_total(self, response: Response, total: int) -> None:
         if self.count:
             response.headers["X-Total-Count"] = str(total)
+
+
+async def get_invocation_context(state: Annotated[AppState, Depends(get_state)]) -> InvocationContext:
+    return await state.invocation_context()
 
 
 async def get_collection_params(
@@ -153,3 +158,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 CollectionDep = Annotated[CollectionParams, Depends(get_collection_params)]
+ContextDep = Annotated[InvocationContext, Depends(get_invocation_context)]
+"""The invocation operations' context (connects to Temporal on first use)."""

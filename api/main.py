@@ -17,7 +17,7 @@ from api.deps import require_body_media_type
 from api.errors import install_error_handlers
 from api.middleware import RequestBodyLimit
 from api.openapi import install_openapi
-from api.routes import codec, health, invocations, metrics, oauth, subscriptions, triggers
+from api.routes import codec, health, invocations, metrics, oauth, replays, subscriptions, triggers
 from api.state import AppState
 from api.ui import install_ui
 from event_triggers import __version__
@@ -66,9 +66,7 @@ async def embedded_worker(state: AppState) -> AsyncIterator[None]:
         logger.warning("no embedded worker, Temporal is unreachable: %s", exc)
         yield
         return
-    async with delivery_worker(
-        context.client, state.settings, subscriptions=state.subscriptions, catalog=state.catalog
-    ) as worker:
+    async with delivery_worker(context) as worker:
         running = asyncio.create_task(worker.run())
         try:
             yield
@@ -120,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triggers.router)
     app.include_router(subscriptions.router)
     app.include_router(codec.router)
+    app.include_router(replays.router)  # before the invocations' /{invocation_id}/... routes
     app.include_router(invocations.router)
     install_ui(app)
     return app

@@ -114,16 +114,7 @@ async def product_context(
         if not worker:
             yield context
             return
-        async with (
-            delivery_worker(
-                client,
-                settings,
-                subscriptions=context.subscriptions,
-                catalog=catalog,
-                **(worker_options or {}),
-            ) as running,
-            running,
-        ):
+        async with delivery_worker(context, **(worker_options or {})) as running, running:
             yield context
     finally:
         await store.close()

@@ -105,12 +105,7 @@ async def embedded(context: InvocationContext) -> AsyncIterator[None]:
     if not context.settings.embedded_worker:
         yield
         return
-    async with (
-        delivery_worker(
-            context.client, context.settings, subscriptions=context.subscriptions, catalog=context.catalog
-        ) as worker,
-        worker,
-    ):
+    async with delivery_worker(context) as worker, worker:
         yield
 
 

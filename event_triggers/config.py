@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     evicted replays its short history when its callback or retry timer arrives."""
     complete_rpc_timeout: timedelta = timedelta(seconds=5)
     """How long a callback waits for a worker to take the ``complete`` Update before answering 503."""
+    replay_rate: float = Field(default=10, gt=0)
+    """Redeliveries a replay starts per second at most (docs/operator-loop.md, "Replay everything that
+    failed"); each replay keeps the rate it started with."""
 
     # Observability (docs/observability.md)
     metrics_enabled: bool = True

@@ -38,7 +38,7 @@ from temporalio.worker import (
 from event_triggers.config import Settings
 from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.errors import Conflict, Gone, InvalidField, NotFound, Unauthorized, Unavailable
-from event_triggers.invocation_models import RATE_LIMITED
+from event_triggers.invocation_models import RATE_LIMITED, WORKFLOW_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,11 @@ AWAITING_RESPONSE = Gauge(
 )
 
 
-def destination_of(activity_type: str) -> str:
-    """The destination type whose activity this is (the ``destination`` label), per the registry."""
+def destination_of(activity_type: str) -> str | None:
+    """The destination type whose delivery activity this is (the ``destination`` label), per the
+    registry; None for the worker's other activities, which deliver nothing themselves."""
     by_activity = {item.activity_name: item.type for item in DESTINATIONS.values()}
-    return by_activity.get(activity_type, activity_type)
+    return by_activity.get(activity_type)
 
 
 CALLBACK_RESULTS: tuple[tuple[type[Exception], str], ...] = (
@@ -162,9 +163,8 @@ class MetricsInterceptor(Interceptor):
 
 class _DeliveryMetrics(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        activity_type = activity.info().activity_type
-        destination = destination_of(activity_type)
-        if destination == activity_type:  # not a delivery (dead endpoints' failure counting)
+        destination = destination_of(activity.info().activity_type)
+        if destination is None:  # not a delivery (dead endpoints' failure counting, a replay's activities)
             return await super().execute_activity(input)
         began = time.perf_counter()
         error: BaseException | None = None
@@ -179,9 +179,12 @@ class _DeliveryMetrics(ActivityInboundInterceptor):
 
 
 class _InvocationMetrics(WorkflowInboundInterceptor):
-    """Counts outside replay only, so a workflow replayed on another worker is not counted twice."""
+    """Counts outside replay only, so a workflow replayed on another worker is not counted twice; counts
+    invocations only (a ``ReplayWorkflow`` is not one)."""
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        if workflow.info().workflow_type != WORKFLOW_TYPE:
+            return await super().execute_workflow(input)
         request = input.args[0]
         trigger = getattr(request, "trigger_id", workflow.info().workflow_type)
         if not workflow.unsafe.is_replaying():

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
-import pytest
 
-from event_triggers.config import Settings
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -19,14 +15,6 @@ from tests.invocation_fixtures import (
     start,
 )
 from tests.subscriber import Reply, Subscriber
-
-REPLAYS = "/trigger-invocations/v1/replays"
-BROKEN = 4
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings], sqlite_url: str) -> Settings:
-    return make_settings(database_url=sqlite_url, replay_rate=2)
 
 
 def redeliver_url(invocation_id: str) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import (
     CollectionDep,
+    ContextDep,
     CreateInvocations,
     ManageInvocationStatus,
     ReadInvocationStatus,
-    StateDep,
 )
 from api.openapi import AUTHENTICATED, WITH_BODY, error_responses
 from event_triggers.invocation_models import (
@@ -29,17 +29,9 @@ from event_triggers.invocation_models import (
     TestInvocationBody,
 )
 from event_triggers.invocations import completion, reads, redelivery, start
-from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.reads import MAX_START_WAIT_SECONDS, MAX_WAIT_SECONDS
 
 router = APIRouter(prefix="/trigger-invocations/v1", tags=["Invocations"])
-
-
-async def get_context(state: StateDep) -> InvocationContext:
-    return await state.invocation_context()
-
-
-ContextDep = Annotated[InvocationContext, Depends(get_context)]
 
 
 def _invocations_response(invocations: Sequence[Invocation]) -> Any:

@@ -54,14 +54,19 @@ _INVOCATIONS = f'WorkflowType = "{WORKFLOW_TYPE}"'
 logger = logging.getLogger(__name__)
 
 
-async def describe_invocation(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
-    """The invocation's workflow as Temporal describes it; an unknown id is 404."""
+async def describe_workflow(handle: WorkflowHandle[Any, Any], *, noun: str) -> WorkflowExecutionDescription:
+    """A workflow as Temporal describes it; an unknown id is 404 naming the ``noun`` (invocation, replay)."""
     try:
         return await handle.describe()
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise NotFound(f"invocation {handle.id} not found") from None
-        raise Unavailable(f"cannot read invocation: {exc.message}") from exc
+            raise NotFound(f"{noun} {handle.id} not found") from None
+        raise Unavailable(f"cannot read {noun}: {exc.message}") from exc
+
+
+async def describe_invocation(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
+    """The invocation's workflow as Temporal describes it; an unknown id is 404."""
+    return await describe_workflow(handle, noun="invocation")
 
 
 def status_of(execution: WorkflowExecution) -> InvocationStatus:

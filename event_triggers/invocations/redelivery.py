@@ -14,9 +14,14 @@ from event_triggers.invocations.start import start_redelivery
 from event_triggers.temporal import INVOCATION_TYPE, SUBSCRIPTION_ID, TRIGGER_ID
 
 
-async def redeliver_invocation(*, context: InvocationContext, invocation_id: str) -> Invocation:
+async def redeliver_invocation(
+    *, context: InvocationContext, invocation_id: str, idempotency_key: str | None = None
+) -> Invocation:
     """Start a new invocation of a finished one's input; 409 while it is pending or when its
-    subscription was deleted, 404 for an unknown id."""
+    subscription was deleted, 404 for an unknown id.
+
+    With ``idempotency_key`` the new invocation's id is derived from it: a repeat starts nothing new and
+    answers the same invocation (a replay redelivers each original at most once this way)."""
     description = await describe_invocation(context.client.get_workflow_handle(invocation_id))
     status = status_of(description)
     if not status.finished:
@@ -38,4 +43,5 @@ async def redeliver_invocation(*, context: InvocationContext, invocation_id: str
         content_json=started.get("contentJson") or {},
         invocation_type=InvocationType(attributes.get(INVOCATION_TYPE) or InvocationType.REAL_TIME),
         redelivery_of=invocation_id,
+        idempotency_key=idempotency_key,
     )

@@ -214,6 +214,7 @@ async def start_redelivery(
     content_json: dict[str, Any],
     invocation_type: InvocationType,
     redelivery_of: str,
+    idempotency_key: str | None = None,
 ) -> Invocation:
     """A new invocation of an earlier one's event: its filter is not applied again, its size is checked."""
     limits = await context.payload_limits.get()
@@ -227,12 +228,12 @@ async def start_redelivery(
             payload=payload,
             content_json=content_json,
             invocation_type=invocation_type,
-            idempotency_key=None,
+            idempotency_key=idempotency_key,
             limits=limits,
             redelivery_of=redelivery_of,
         )
     except (StartRefused, RPCError) as exc:
-        raise _partial_start([(subscription, exc)], idempotency_key=None) from None
+        raise _partial_start([(subscription, exc)], idempotency_key=idempotency_key) from None
 
 
 class StartRefused(Exception):
