@@ -1,20 +1,26 @@
-"""``event-triggers invocations ...``: the operator loop from a terminal (list, show, attempts, redeliver),
-on the same domain functions as the REST API. Human-readable by default, ``--json`` for scripts."""
+"""``event-triggers invocations ...``: the operator loop from a terminal (list, show, attempts, redeliver,
+replay), on the same domain functions as the REST API. Human-readable by default, ``--json`` for scripts."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from event_triggers.config import Settings
+from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import InvocationStatus
 from event_triggers.invocations.context import InvocationContext
+from event_triggers.replay_models import DEFAULT_STATUSES, Replay, ReplayStatus
+
+WAIT_INTERVAL = 1.0
+"""How often ``replay --wait`` reads the replay's progress (seconds)."""
 
 
 @asynccontextmanager
@@ -113,12 +119,51 @@ async def _redeliver(context: InvocationContext, args: argparse.Namespace) -> An
     return await redeliver_invocation(context=context, invocation_id=args.id)
 
 
+async def _replay(context: InvocationContext, args: argparse.Namespace) -> Replay:
+    from event_triggers.invocations import replays
+
+    if args.replay_command == "show":
+        return await replays.get_replay(context=context, replay_id=args.id)
+    if args.replay_command == "cancel":
+        return await replays.cancel_replay(context=context, replay_id=args.id)
+    if args.since is None:
+        raise InvalidField("from", "is required to start a replay (--from, an ISO time)")
+    replay = await replays.start_replay(
+        context=context,
+        trigger_id=args.trigger,
+        subscription_id=args.subscription,
+        statuses=[InvocationStatus(item) for item in args.status] if args.status else DEFAULT_STATUSES,
+        created_from=args.since,
+        created_to=args.until or datetime.now(UTC),
+    )
+    while args.wait and replay.status is ReplayStatus.RUNNING:
+        if not args.json:
+            _print_replay(replay)
+        await asyncio.sleep(WAIT_INTERVAL)
+        replay = await replays.get_replay(context=context, replay_id=replay.id)
+    return replay
+
+
+def _print_replay(replay: Replay) -> None:
+    counts = f"{replay.replayed} replayed, {replay.failed} failed of {replay.total}"
+    print(f"{replay.id}  {replay.status.value:<9}  {counts}")
+
+
+def _time(text: str) -> datetime:
+    """An ISO 8601 time; without an offset it is this machine's local time."""
+    try:
+        return datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+
+
 Printer = Callable[[Any], None]
 COMMANDS: dict[str, tuple[Callable[[InvocationContext, argparse.Namespace], Awaitable[Any]], Printer]] = {
     "list": (_list, _print_list),
     "show": (_show, _print_fields),
     "attempts": (_attempts, _print_attempts),
     "redeliver": (_redeliver, _print_fields),
+    "replay": (_replay, _print_replay),
 }
 
 
@@ -149,6 +194,39 @@ def add_invocations_parser(commands: Any) -> argparse.ArgumentParser:
         ("redeliver", "a new invocation of a finished one's input, to its subscription as it is now"),
     ):
         subcommands.add_parser(name, help=text).add_argument("id")
-    for sub in (listing, *(subcommands.choices[name] for name in ("show", "attempts", "redeliver"))):
-        sub.add_argument("--json", action="store_true", help="print JSON")
+    _with_json(listing, *(subcommands.choices[name] for name in ("show", "attempts", "redeliver")))
+    _add_replay_parser(subcommands)
     return parser
+
+
+def _with_json(*parsers: argparse.ArgumentParser) -> None:
+    for parser in parsers:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_replay_parser(subcommands: Any) -> None:
+    """``replay --from ... [--to ...]`` starts a replay; ``replay show|cancel <id>``."""
+    replay: argparse.ArgumentParser = subcommands.add_parser(
+        "replay", help="redeliver every finished invocation that matches, paced (docs/operator-loop.md)"
+    )
+    replay.add_argument("--trigger")
+    replay.add_argument("--subscription")
+    replay.add_argument(
+        "--status",
+        action="append",
+        choices=[item.value for item in InvocationStatus if item.finished],
+        help="repeat for several (default: FAILED and TIMED_OUT)",
+    )
+    replay.add_argument(
+        "--from", dest="since", type=_time, metavar="TIME", help="invocations created from then (ISO 8601)"
+    )
+    replay.add_argument(
+        "--to", dest="until", type=_time, metavar="TIME", help="... and before then (default: now)"
+    )
+    replay.add_argument("--wait", action="store_true", help="follow the replay until it ends")
+    commands = replay.add_subparsers(dest="replay_command", required=False)
+    show = commands.add_parser("show", help="where a replay stands")
+    cancel = commands.add_parser("cancel", help="stop a replay after its batch in flight")
+    for sub in (show, cancel):
+        sub.add_argument("id")
+    _with_json(replay, show, cancel)

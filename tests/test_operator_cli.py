@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -67,3 +68,48 @@ async def test_the_operator_loop_from_the_terminal(
 
     code, _, err = await cli(settings, "show", "0b9e6a38-0000-4000-8000-000000000000")
     assert code == 2 and "not found" in err
+
+
+async def test_replay_from_the_terminal(
+    api: httpx.AsyncClient, subscriber: Subscriber, settings: Settings
+) -> None:
+    since = datetime.now(UTC)
+    path = subscriber.new_path(Reply(status=400, body=b"bad field"))
+    subscription_id = await create_subscription(api, url=subscriber.url(path))
+    [failed] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, failed["id"]))["status"] == "FAILED"
+
+    async def listed() -> bool:
+        response = await api.get(
+            "/trigger-invocations/v1/status",
+            params={"filters": f'subscriptionId eq "{subscription_id}"', "count": "true"},
+        )
+        return response.headers.get("X-Total-Count") == "1"
+
+    await wait_until(listed, timeout=30, interval=0.2)
+    window = ("--subscription", subscription_id, "--from", since.isoformat())
+    replay = await cli_json(settings, "replay", *window, "--status", "FAILED", "--wait")
+    assert {key: replay[key] for key in ("status", "total", "replayed", "failed")} == {
+        "status": "COMPLETED",
+        "total": 1,
+        "replayed": 1,
+        "failed": 0,
+    }
+    [_, again] = await subscriber.wait_for(path, 2)
+    assert (await finished(api, again.json()["_metadata"]["invocationId"]))["redeliveryOf"] == failed["id"]
+
+    code, out, _ = await cli(settings, "replay", "show", replay["id"])
+    assert code == 0 and out.split() == [
+        replay["id"],
+        "COMPLETED",
+        "1",
+        "replayed,",
+        "0",
+        "failed",
+        "of",
+        "1",
+    ]
+    code, _, err = await cli(settings, "replay", "cancel", replay["id"])
+    assert code == 2 and "already COMPLETED" in err
+    code, _, err = await cli(settings, "replay", "--subscription", subscription_id)
+    assert code == 2 and "from: is required" in err
