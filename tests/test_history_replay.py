@@ -1,8 +1,10 @@
-"""Histories recorded by earlier versions of ``InvocationWorkflow`` replay on the current code.
+"""Histories recorded by earlier versions of ``InvocationWorkflow`` and ``ReplayWorkflow`` replay on the
+current code.
 
 ``tests/histories`` holds real histories (delivery retried by Temporal, rejected at once, a SYNC answer
-after a retry) recorded before the attempt log, and one whose delivery waited for its rate limit's slot
-(patches ``attempt-log`` and ``rate-limit``); a workflow change that breaks them fails here.
+after a retry) recorded before the attempt log, one whose delivery waited for its rate limit's slot
+(patches ``attempt-log`` and ``rate-limit``), and bulk replays (one completed, one canceled mid-way by its
+Update); a workflow change that breaks them fails here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.invocation import InvocationWorkflow
+from workflows.replay import ReplayWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 RECORDED = {path.stem: path.read_text() for path in HISTORIES}
@@ -23,7 +26,9 @@ RECORDED = {path.stem: path.read_text() for path in HISTORIES}
 @pytest.mark.parametrize("name", sorted(RECORDED))
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(name, RECORDED[name])
-    replayer = Replayer(workflows=[InvocationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[InvocationWorkflow, ReplayWorkflow], data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
@@ -34,4 +39,6 @@ def test_histories_are_there() -> None:
         "fire_and_forget_rejected",
         "sync_answered_after_retry",
         "fire_and_forget_rate_limited",
+        "replay_completed",
+        "replay_canceled",
     }
