@@ -185,6 +185,7 @@ async def test_status_list_pages_newest_or_oldest_first_at_any_offset(
         assert [item["id"] for item in await listed(limit=7, offset=offset, sorters="created")] == (
             newest[::-1][offset : offset + 7]
         ), offset
+    assert await listed(limit=5, offset=3609268972988780544) == [], "an offset past every invocation"
     counted = await api.get("/trigger-invocations/v1/status", params={"filters": mine, "count": "true"})
     assert counted.headers["X-Total-Count"] == "36"
 

@@ -447,9 +447,10 @@ async def _counted_window(
     """The ``take`` newest rows, running or closed, read at once above a StartTime bound with at least
     ``take`` (at most ``take + SEEK_SLACK``) invocations started after it; None when the seek did not get
     there (the caller then pages on)."""
-    bound, newer = await seek_start_time(context=context, query=query, rank=take + SEEK_SLACK, near=near)
-    if newer < take:
+    seek = await seek_start_time(context=context, query=query, rank=take + SEEK_SLACK, near=near)
+    if seek is None or seek[1] < take:
         return None
+    bound, newer = seek
     rows: list[WorkflowExecutionInfo] = []
     token = None
     while True:  # room for invocations started since the count: they belong at the top
@@ -468,14 +469,14 @@ async def _count(context: InvocationContext, query: str) -> int:
 
 async def seek_start_time(
     *, context: InvocationContext, query: str, rank: int, near: datetime | None = None
-) -> tuple[str, int]:
+) -> tuple[str, int] | None:
     """A StartTime bound (a List Filter literal) with ``newer`` invocations started after it, where
     ``rank - SEEK_SLACK <= newer <= rank``: the ``rank``-th newest invocation is the
     ``(rank - newer)``-th of those started at or before it.
 
     Counting, not reading: it gallops back from ``near`` (a start time the caller saw, else now) until
     enough started after the bound, then interpolates between the two bounds (bisecting when
-    interpolation stalls on bursty start times)."""
+    interpolation stalls on bursty start times). None when fewer than ``rank - SEEK_SLACK`` match."""
     wanted = range(max(rank - SEEK_SLACK, 0), rank + 1)
 
     async def newer_than(moment: datetime) -> int:
@@ -504,8 +505,8 @@ async def seek_start_time(
         low_count = await newer_than(low)
         counts += 1
         while low_count < wanted.start:
-            if low == _EPOCH:  # fewer invocations than the offset
-                return _time_literal(low), low_count
+            if low == _EPOCH:  # fewer invocations than the offset: none at or before the bound
+                return None
             high, high_count = low, low_count
             span *= 8
             low = max(high - span, _EPOCH)
@@ -538,7 +539,10 @@ async def newest_page(
     """Rows ``offset`` to ``offset + limit`` of ``query``, newest created first: a count-based seek to
     near the offset, then one ``newest_executions`` read of at most ``SEEK_SLACK + limit`` rows."""
     if offset:
-        bound, newer = await seek_start_time(context=context, query=query, rank=offset)
+        seek = await seek_start_time(context=context, query=query, rank=offset)
+        if seek is None:  # the offset is past the last invocation
+            return []
+        bound, newer = seek
         query = f"{query} AND StartTime <= {bound}"
         offset -= newer
     return (await newest_executions(context=context, query=query, take=offset + limit))[offset:]
