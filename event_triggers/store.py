@@ -9,10 +9,12 @@ invocations carry to name the configuration they use. The schema is Alembic's
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -208,6 +210,24 @@ _STARTABLE = or_(SubscriptionRow.enabled.is_(True), SubscriptionRow.disabled_rea
 """Subscriptions that events start invocations for: enabled, or paused by an automatic disable."""
 
 
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
+
+def _completes_when_cancelled(
+    method: Callable[Concatenate[Store, _Params], Coroutine[Any, Any, _Result]],
+) -> Callable[Concatenate[Store, _Params], Coroutine[Any, Any, _Result]]:
+    """A cancelled caller (a delivery activity cancelled mid-read, a client gone) stops waiting, but the
+    database work runs to its end: an SQLAlchemy asyncio session cancelled mid-statement keeps its
+    connection, and on SQLite the lock, so later writes failed with "database is locked"."""
+
+    @functools.wraps(method)
+    async def shielded(store: Store, *args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+        return await asyncio.shield(method(store, *args, **kwargs))
+
+    return shielded
+
+
 class Store:
     """Async data access; one instance per process, sharing one engine."""
 
@@ -233,6 +253,7 @@ class Store:
             raise
         return cls(engine, sealer=secret_box(settings))
 
+    @_completes_when_cancelled
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -269,6 +290,7 @@ class Store:
             **document,
         )
 
+    @_completes_when_cancelled
     async def add_subscription(
         self, *, subscription_id: str, fields: SubscriptionFields, signing_secret: str
     ) -> Subscription:
@@ -279,6 +301,7 @@ class Store:
             session.add(row)
         return self._from_row(row)
 
+    @_completes_when_cancelled
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
         """Replace what clients set; the signing secrets stay as they are. Enabling a disabled
         subscription clears why it was disabled and starts its failure count afresh."""
@@ -296,6 +319,7 @@ class Store:
             await _bump_revision(session, row)
         return self._from_row(row)
 
+    @_completes_when_cancelled
     async def rotate_signing_secret(
         self, *, subscription_id: str, new_secret: str, grace: timedelta
     ) -> Subscription | None:
@@ -319,11 +343,13 @@ class Store:
             await _bump_revision(session, row)
         return self._from_row(row)
 
+    @_completes_when_cancelled
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
         async with self._sessions() as session:
             row = await session.get(SubscriptionRow, subscription_id)
             return self._from_row(row) if row else None
 
+    @_completes_when_cancelled
     async def list_subscriptions(
         self,
         *,
@@ -346,6 +372,7 @@ class Store:
             rows: Sequence[SubscriptionRow] = (await session.scalars(query)).all()
             return [self._from_row(row, secrets=secrets) for row in rows]
 
+    @_completes_when_cancelled
     async def startable_revisions(self, *, trigger_id: str) -> dict[str, int]:
         """The revision of each subscription of a trigger that events start invocations for (enabled or
         paused): one indexed read, nothing decrypted."""
@@ -355,6 +382,7 @@ class Store:
         async with self._sessions() as session:
             return {row.id: row.revision for row in await session.execute(query)}
 
+    @_completes_when_cancelled
     async def record_failure(
         self, *, subscription_id: str, invocation_id: str, error: str, now: datetime
     ) -> FailureStreak | None:
@@ -397,6 +425,7 @@ class Store:
                 disabled_here=row.disabled_at is not None and row.last_failed_invocation == invocation_id,
             )
 
+    @_completes_when_cancelled
     async def end_failure_streak(self, subscription_id: str) -> bool:
         """A delivery succeeded: forget the subscription's streak, if it has one (bumps the revision)."""
         ended = (
@@ -407,6 +436,7 @@ class Store:
         async with self._sessions.begin() as session:
             return bool((await session.execute(ended)).rowcount)  # type: ignore[attr-defined]
 
+    @_completes_when_cancelled
     async def disable_subscription(
         self, *, subscription_id: str, reason: str, now: datetime
     ) -> Subscription | None:
@@ -429,6 +459,7 @@ class Store:
             row = await session.get(SubscriptionRow, subscription_id, populate_existing=True)
             return None if row is None else self._from_row(row)
 
+    @_completes_when_cancelled
     async def count_subscriptions(self, *, trigger_id: str) -> int:
         query = (
             select(func.count()).select_from(SubscriptionRow).where(SubscriptionRow.trigger_id == trigger_id)
@@ -436,6 +467,7 @@ class Store:
         async with self._sessions() as session:
             return int((await session.execute(query)).scalar_one())
 
+    @_completes_when_cancelled
     async def delete_subscription(self, subscription_id: str) -> bool:
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id)
@@ -452,6 +484,7 @@ class Store:
             subscription_id=subscription_id, next_slot=next_slot, next_start=next_start
         )
 
+    @_completes_when_cancelled
     async def reserve_delivery_slot(
         self, *, subscription_id: str, now: float, interval: float, latest: float | None
     ) -> float | None:
@@ -473,6 +506,7 @@ class Store:
             queue_end = (await session.execute(statement)).scalar_one_or_none()
         return None if queue_end is None else queue_end - interval
 
+    @_completes_when_cancelled
     async def claim_delivery_start(
         self, *, subscription_id: str, now: float, interval: float, burst: float
     ) -> float:
@@ -499,6 +533,7 @@ class Store:
             )
         return max((next_start or 0.0) - burst - now, 0.0)
 
+    @_completes_when_cancelled
     async def add_client(
         self, *, client_id: str, name: str, secret_hash: str, scopes: list[str]
     ) -> ApiClientRow:
@@ -509,14 +544,17 @@ class Store:
             session.add(row)
         return row
 
+    @_completes_when_cancelled
     async def get_client(self, client_id: str) -> ApiClientRow | None:
         async with self._sessions() as session:
             return await session.get(ApiClientRow, client_id)
 
+    @_completes_when_cancelled
     async def list_clients(self) -> list[ApiClientRow]:
         async with self._sessions() as session:
             return list((await session.scalars(select(ApiClientRow).order_by(ApiClientRow.created))).all())
 
+    @_completes_when_cancelled
     async def delete_client(self, client_id: str) -> bool:
         async with self._sessions.begin() as session:
             row = await session.get(ApiClientRow, client_id)
