@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 from prometheus_client import REGISTRY
@@ -29,24 +29,19 @@ from temporalio.client import Client
 from bench.common import (
     add_http_subscription,
     bench_settings,
-    open_store,
     print_figures,
+    product_context,
     scratch_dir,
     temporal_dev_server,
 )
 from bench.throughput import START_CONCURRENCY, TRIGGER_ID, WARM_UP, run_bounded
-from event_triggers.catalog import load_catalog
 from event_triggers.config import Settings
-from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.start import start_invocations
-from event_triggers.keys import load_server_key
 from event_triggers.metrics import free_loopback_port
-from event_triggers.subscription_reads import SubscriptionReads
-from event_triggers.temporal import connect, exit_process
+from event_triggers.temporal import exit_process
 from tests.conftest import postgresql_database
 from tests.subscriber import Subscriber
 from tests.worker_process import WorkerProcesses
-from worker import delivery_worker
 
 SUCCESS_SAMPLE = ("event_triggers_deliveries_total", "success")
 
@@ -98,39 +93,17 @@ def worker_processes(settings: Settings, count: int) -> Iterator[list[int]]:
         processes.stop_all()
 
 
-@contextlib.asynccontextmanager
-async def embedded(context: InvocationContext) -> AsyncIterator[None]:
-    """The API replica's embedded worker, when ``embedded_worker`` is on: it reads through the replica's
-    subscription reader, as the API's does."""
-    if not context.settings.embedded_worker:
-        yield
-        return
-    async with delivery_worker(context) as worker, worker:
-        yield
-
-
 async def run(count: int, *, workers: int, embedded_worker: bool) -> float:
     """Deliveries per second of one shape, printed with each process's share."""
     async with temporal_dev_server() as environment, postgresql_database() as database_url:
         settings = bench_settings(
             environment, scratch_dir(), database_url=database_url, embedded_worker=embedded_worker
         )
-        store = await open_store(settings)
-        client = await connect(settings)
-        catalog = load_catalog()
-        payload = catalog.require(TRIGGER_ID).example_input
-        context = InvocationContext(
-            settings=settings,
-            store=store,
-            catalog=catalog,
-            client=client,
-            server_key=load_server_key(settings),
-            subscriptions=SubscriptionReads(store),
-        )
-        try:
+        async with product_context(settings, worker=embedded_worker) as context:
+            payload = context.catalog.require(TRIGGER_ID).example_input
             async with Subscriber() as subscriber:
                 path = subscriber.new_path()
-                await add_http_subscription(store, trigger_id=TRIGGER_ID, url=subscriber.url(path))
+                await add_http_subscription(context.store, trigger_id=TRIGGER_ID, url=subscriber.url(path))
 
                 async def deliver(events: int) -> float:
                     """Start ``events`` events; seconds until the subscriber has them all."""
@@ -147,14 +120,11 @@ async def run(count: int, *, workers: int, embedded_worker: bool) -> float:
                     return time.perf_counter() - began
 
                 with worker_processes(settings, workers) as ports:
-                    async with embedded(context):
-                        await wait_for_pollers(client, settings, workers + embedded_worker)
-                        await deliver(WARM_UP)
-                        before = [delivered_here(), *(delivered_by(port) for port in ports)]
-                        seconds = await deliver(count)
-                        after = [delivered_here(), *(delivered_by(port) for port in ports)]
-        finally:
-            await store.close()
+                    await wait_for_pollers(context.client, settings, workers + embedded_worker)
+                    await deliver(WARM_UP)
+                    before = [delivered_here(), *(delivered_by(port) for port in ports)]
+                    seconds = await deliver(count)
+                    after = [delivered_here(), *(delivered_by(port) for port in ports)]
     shares = [round(end - start) for start, end in zip(before, after, strict=True)]
     by_process = ", ".join(f"worker {index} {share}" for index, share in enumerate(shares[1:], 1))
     if embedded_worker:
