@@ -204,7 +204,7 @@ async def test_status_list_orders_invocations_that_closed_out_of_start_order(
     api: httpx.AsyncClient, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first started closes last: visibility's closed list (newest closed first) is then in reverse
-    start order, which one closed page cannot settle; the page is read above a counted StartTime bound."""
+    start order, which one closed page cannot settle; the page is read above the oldest start seen."""
     monkeypatch.setattr(reads, "SEEK_SLACK", 0)
     ids = []
     for delay in (2.0, 1.0, 0.0):

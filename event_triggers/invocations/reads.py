@@ -299,10 +299,11 @@ async def list_invocations(
 #
 # SQL visibility (the dev server's SQLite, PostgreSQL, MySQL) has no ORDER BY: it lists running executions
 # first (newest started first), then closed ones by close time, newest first. "Newest created first" is
-# built from that order without reading a window: running invocations are already in start order, and a
-# closed invocation closes after it starts, so once the closed list reaches a close time older than the
-# page's oldest start, nothing further down can enter the page. A deep offset is found by counting
-# (``CountWorkflowExecutions`` with a StartTime bound) instead of reading the rows before it.
+# built from that order: running invocations are already in start order, and a closed invocation closes
+# after it starts, so once the closed list reaches a close time older than the page's oldest start,
+# nothing further down can enter the page. When a burst closed out of start order, the page's rows all
+# started at or after the oldest start among the newest rows seen, one more read. A deep offset is found
+# by counting (``CountWorkflowExecutions`` with a StartTime bound) instead of reading the rows before it.
 
 _RUNNING = 'ExecutionStatus = "Running"'
 _CLOSED = 'ExecutionStatus != "Running"'
@@ -329,6 +330,11 @@ def _execution(context: InvocationContext, info: WorkflowExecutionInfo) -> Workf
     SDK's own listing decodes every row's search attributes (about 0.3 ms a row), the rows a page only
     compares need none."""
     return WorkflowExecution._from_raw_info(info, context.client.namespace, context.client.data_converter)
+
+
+def _exact_time(moment: Timestamp) -> str:
+    """A List Filter time for exactly this visibility timestamp (nanoseconds kept)."""
+    return f'"{moment.ToDatetime():%Y-%m-%dT%H:%M:%S}.{moment.nanos:09d}Z"'
 
 
 def _time_literal(moment: datetime) -> str:
@@ -386,11 +392,21 @@ async def newest_executions(
     keep: Callable[[WorkflowExecutionInfo], bool] | None = None,
 ) -> list[WorkflowExecution]:
     """The ``take`` newest created executions of ``query`` (``_newest_key`` order); rows ``keep`` refuses
-    are skipped. Reads one page of ``take`` running and one of ``take`` closed rows, and no memo; when
-    the closed page cannot settle the order, the rows above a StartTime bound found by counting."""
+    are skipped. Reads one page of ``take`` running and one of ``2 * take`` closed rows, and no memo; when
+    the closed page cannot settle the order (closes out of start order: a burst of concurrent
+    deliveries), one more read of the rows started since the ``take``-th newest start seen."""
 
     def kept(page: list[WorkflowExecutionInfo]) -> list[WorkflowExecutionInfo]:
         return [info for info in page if keep is None or keep(info)]
+
+    async def every_row(clause: str, page_size: int) -> list[WorkflowExecutionInfo]:
+        rows: list[WorkflowExecutionInfo] = []
+        token = None
+        while True:
+            page, token = await _read_page(context, f"{query} AND {clause}", page_size=page_size, token=token)
+            rows += kept(page)
+            if token is None:
+                return rows
 
     async def running() -> list[WorkflowExecutionInfo]:
         rows: list[WorkflowExecutionInfo] = []
@@ -402,65 +418,35 @@ async def newest_executions(
                 break
         return rows
 
-    async def closed() -> tuple[list[WorkflowExecutionInfo], list[WorkflowExecutionInfo] | None]:
-        """The closed rows that can enter the page; or, when the first page shows closes far out of start
-        order (a burst of concurrent deliveries), the whole page read at once by ``_counted_window``."""
+    async def closed() -> tuple[list[WorkflowExecutionInfo], bool]:
+        """Closed rows, newest closed first, and whether they settle the page: everything further down
+        closed before the last row read did, so it also started before that."""
         rows: list[WorkflowExecutionInfo] = []
         token = None
-        first = True
         while True:
-            page, token = await _read_page(context, f"{query} AND {_CLOSED}", page_size=take, token=token)
-            rows = sorted(rows + kept(page), key=_newest_key)[:take]
-            # Everything further down closed before the last row did, so it also started before that.
+            page, token = await _read_page(context, f"{query} AND {_CLOSED}", page_size=2 * take, token=token)
+            rows = sorted(rows + kept(page), key=_newest_key)
             last = page[-1] if page else None
             if token is None or (
-                len(rows) == take
+                len(rows) >= take
                 and last is not None
                 and last.HasField("close_time")
-                and _micros(last.close_time) < _micros(rows[-1].start_time)
+                and _micros(last.close_time) < _micros(rows[take - 1].start_time)
             ):
-                return rows, None
-            if first:
-                first = False
-                newest = _EPOCH + max(_micros(info.start_time) for info in page) * _MICROSECOND
-                window = await _counted_window(
-                    context=context, query=query, take=take, kept=kept, near=newest
-                )
-                if window is not None:
-                    return rows, window
+                return rows, True
+            if len(rows) >= take:
+                return rows, False
 
-    in_flight, (finished, window) = await asyncio.gather(running(), closed())
-    if window is None:
-        unique = {info.execution.workflow_id: info for info in finished + in_flight}  # closed in between
-        window = sorted(unique.values(), key=_newest_key)[:take]
+    in_flight, (finished, settled) = await asyncio.gather(running(), closed())
+    unique = {info.execution.workflow_id: info for info in finished + in_flight}  # closed in between
+    window = sorted(unique.values(), key=_newest_key)[:take]
+    if not settled:
+        # The take newest started at or after the take-th newest start seen so far: read them all at once.
+        window = sorted(
+            await every_row(f"StartTime >= {_exact_time(window[-1].start_time)}", page_size=2 * take),
+            key=_newest_key,
+        )[:take]
     return [_execution(context, info) for info in window]
-
-
-async def _counted_window(
-    *,
-    context: InvocationContext,
-    query: str,
-    take: int,
-    kept: Callable[[list[WorkflowExecutionInfo]], list[WorkflowExecutionInfo]],
-    near: datetime,
-) -> list[WorkflowExecutionInfo] | None:
-    """The ``take`` newest rows, running or closed, read at once above a StartTime bound with at least
-    ``take`` (at most ``take + SEEK_SLACK``) invocations started after it; None when the seek did not get
-    there (the caller then pages on)."""
-    seek = await seek_start_time(context=context, query=query, rank=take + SEEK_SLACK, near=near)
-    if seek is None or seek[1] < take:
-        return None
-    bound, newer = seek
-    rows: list[WorkflowExecutionInfo] = []
-    token = None
-    while True:  # room for invocations started since the count: they belong at the top
-        page, token = await _read_page(
-            context, f"{query} AND StartTime > {bound}", page_size=newer + SEEK_SLACK, token=token
-        )
-        rows += kept(page)
-        if token is None:
-            break
-    return sorted(rows, key=_newest_key)[:take] if len(rows) >= take else None
 
 
 async def _count(context: InvocationContext, query: str) -> int:
