@@ -373,6 +373,16 @@ class Store:
             return [self._from_row(row, secrets=secrets) for row in rows]
 
     @_completes_when_cancelled
+    async def subscription_names(self) -> dict[str, str]:
+        """Each subscription's name by id, newest first: for a filter's choices, without building
+        every subscription."""
+        query = select(SubscriptionRow.id, SubscriptionRow.document).order_by(
+            SubscriptionRow.created.desc(), SubscriptionRow.id
+        )
+        async with self._sessions() as session:
+            return {row.id: row.document.get("name", "") for row in await session.execute(query)}
+
+    @_completes_when_cancelled
     async def startable_revisions(self, *, trigger_id: str) -> dict[str, int]:
         """The revision of each subscription of a trigger that events start invocations for (enabled or
         paused): one indexed read, nothing decrypted."""

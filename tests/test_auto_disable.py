@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.ui.session import COOKIE_NAME
 from event_triggers.auto_disable import GONE_REASON, SUBSCRIPTION_DISABLED_TRIGGER
 from event_triggers.config import Settings
 from tests.conftest import free_port, wait_until
@@ -165,6 +166,12 @@ async def test_410_disables_at_once_and_enabling_delivers_what_waited(
         assert detail["status"] == "PENDING" and GONE_REASON in detail["pausedReason"]
     [first_attempt] = (await api.get(f"/trigger-invocations/v1/{ids[0]}/attempts")).json()
     assert "waiting until it is enabled again" in first_attempt["error"]
+    api.cookies.set(COOKIE_NAME, api.headers["Authorization"].removeprefix("Bearer "), path="/ui")
+    page = (await api.get(f"/ui/subscriptions/{subscription_id}")).text
+    assert 'id="disabled-reason"' in page and GONE_REASON in page, "the UI says why it is disabled"
+    assert 'class="badge paused"' in (await api.get("/ui/subscriptions")).text
+    assert GONE_REASON in (await api.get("/ui/")).text, "the overview lists it with its reason"
+    assert 'id="paused-reason"' in (await api.get(f"/ui/invocations/{ids[0]}")).text
     assert len(subscriber.received(path)) == 1, "nothing is delivered while it is paused"
 
     test = await api.post(

@@ -3,6 +3,7 @@ its delivery attempts, and its redelivery."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -11,8 +12,9 @@ import hmac
 from fastapi import APIRouter, Request, Response
 
 from api.deps import CatalogDep, StateDep
+from api.state import AppState
 from api.ui.rendering import UiRoute, redirect, render
-from api.ui.session import ChangeSessionDep, SessionDep
+from api.ui.session import ChangeSessionDep, SessionDep, UiSession
 from event_triggers.errors import InvalidField, Unavailable
 from event_triggers.invocation_models import DeliveryAttempt, InvocationStatus
 from event_triggers.invocations import reads, redelivery
@@ -48,6 +50,11 @@ def temporal_workflow_url(base_url: str | None, *, namespace: str, workflow_id: 
     return f"{base_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
 
 
+async def _subscription_names(*, session: UiSession, state: AppState) -> dict[str, str]:
+    """The subscription filter's choices, for a client that may read subscriptions."""
+    return await state.store.subscription_names() if session.can_read_subscriptions else {}
+
+
 @router.get("/invocations")
 async def list_invocations(
     request: Request,
@@ -63,18 +70,18 @@ async def list_invocations(
     if status and status not in InvocationStatus.__members__:
         raise InvalidField("status", f"'{status}' is not one of {', '.join(InvocationStatus)}")
     context = await state.invocation_context()
-    listing = await reads.list_invocations(
-        context=context,
-        trigger_id=triggerId or None,
-        subscription_id=subscriptionId or None,
-        status=InvocationStatus(status) if status else None,
-        page_size=PAGE_SIZE,
-        page_token=decode_page_token(page, key=state.token_signing_key) if page else None,
+    listing, subscriptions = await asyncio.gather(
+        reads.list_invocations(
+            context=context,
+            trigger_id=triggerId or None,
+            subscription_id=subscriptionId or None,
+            status=InvocationStatus(status) if status else None,
+            page_size=PAGE_SIZE,
+            page_token=decode_page_token(page, key=state.token_signing_key) if page else None,
+        ),
+        _subscription_names(session=session, state=state),
     )
     following = listing.next_page_token
-    subscriptions = (
-        await state.store.list_subscriptions(secrets=False) if session.can_read_subscriptions else []
-    )
     return render(
         request,
         "invocations.html",

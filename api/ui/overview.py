@@ -14,6 +14,7 @@ from event_triggers.clients import issue_client_token
 from event_triggers.errors import DomainError, Unavailable
 from event_triggers.invocation_models import InvocationStatus
 from event_triggers.invocations import reads
+from event_triggers.store import Subscription
 
 router = APIRouter(route_class=UiRoute)
 
@@ -69,11 +70,13 @@ async def logout(request: Request, session: ChangeSessionDep) -> Response:
 
 @router.get("/")
 async def overview(request: Request, session: SessionDep, state: StateDep, store: StoreDep) -> Response:
-    subscriptions = await store.list_subscriptions(secrets=False) if session.can_read_subscriptions else []
-    counts: dict[str, int] = {}
-    failures: list[reads.InvocationSummary] = []
-    problem = None
-    if session.can_read_invocations:
+    async def subscriptions() -> list[Subscription]:
+        return await store.list_subscriptions(secrets=False) if session.can_read_subscriptions else []
+
+    async def invocations() -> tuple[dict[str, int], list[reads.InvocationSummary], str | None]:
+        """Counts by status and the latest failures, or why Temporal could not say."""
+        if not session.can_read_invocations:
+            return {}, [], None
         try:
             context = await state.invocation_context()
             statuses = list(InvocationStatus)
@@ -88,17 +91,18 @@ async def overview(request: Request, session: SessionDep, state: StateDep, store
                     context=context, status=InvocationStatus.FAILED, page_size=RECENT_FAILURES
                 ),
             )
-            counts = {item.value: total for item, total in zip(statuses, totals, strict=True)}
-            failures = failed.items
         except Unavailable as unavailable:
-            problem = unavailable.message
+            return {}, [], unavailable.message
+        return {item.value: total for item, total in zip(statuses, totals, strict=True)}, failed.items, None
+
+    listed, (counts, failures, problem) = await asyncio.gather(subscriptions(), invocations())
     return render(
         request,
         "overview.html",
         {
             "section": "overview",
-            "subscription_count": len(subscriptions),
-            "disabled": [item for item in subscriptions if not item.enabled],
+            "subscription_count": len(listed),
+            "disabled": [item for item in listed if not item.enabled],
             "counts": counts,
             "failures": failures,
             "problem": problem,
