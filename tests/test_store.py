@@ -115,3 +115,22 @@ async def test_lists_for_people_leave_the_credentials_sealed(
         assert HTTP.config(listed).url == "https://hooks.example.com", "the public settings are all there"
     finally:
         await store.close()
+
+
+async def test_subscription_names_are_read_by_the_database(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """The UI's filter choices: each name by id, newest first, a quote in a name kept as written."""
+    store = await Store.open(make_settings(database_url=database_url))
+    try:
+        for index, name in enumerate(["first", 'say "hi" \\ there']):
+            fields = bearer_subscription("tok").model_copy(update={"name": name})
+            await store.add_subscription(
+                subscription_id=f"s{index}", fields=fields, signing_secret="whsec_dGVzdA=="
+            )
+        assert list((await store.subscription_names()).items()) == [
+            ("s1", 'say "hi" \\ there'),
+            ("s0", "first"),
+        ]
+    finally:
+        await store.close()
