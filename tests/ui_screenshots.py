@@ -24,7 +24,7 @@ from event_triggers.migrations import upgrade_schema
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.browser import chromium, chromium_path, log_in
-from tests.conftest import TEST_KEYS, RunningApi
+from tests.conftest import TEST_KEYS, RunningApi, wait_until
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -124,6 +124,18 @@ async def _photograph(
         for invocation in await start(rest, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
     ]
     failed = next(item for item in outcomes if item["subscriptionId"] == legacy)
+    gone = await create_subscription(
+        rest,
+        url=subscriber.url(subscriber.new_path(Reply(status=410, body=b"this hook was removed"))),
+        name="Offboarding webhook",
+    )
+    await start(rest, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+
+    async def paused() -> bool:
+        """Its subscriber's 410 disables (pauses) it: the pages show it with the reason."""
+        return bool((await rest.get(f"/trigger-subscriptions/v1/{gone}")).json()["disabledReason"])
+
+    await wait_until(paused)
     [awaiting] = await start(rest, trigger_id=RR_TRIGGER, payload=RR_INPUT)
     admin = await create_client(store=api.state.store, name="admin", scopes=sorted(SCOPES))
 
