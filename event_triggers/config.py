@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     """Deliveries one worker process runs at once (its workflow task, activity and local activity slots
     and HTTP connections). A local delivery holds its workflow task until the subscriber answers, and an
     eager start needs a free slot, so this bounds deliveries in flight, not CPU (docs/scaling.md)."""
+    max_concurrent_starts: int = Field(default=100, ge=1)
+    """Workflow starts one process has in flight at once (each one ``StartWorkflowExecution``); more wait
+    their turn. An event fanned out to many subscriptions is then started at the pace of as many separate
+    producer requests, so the embedded worker takes its starts eagerly and delivers while the rest start,
+    instead of one burst of starts queueing at Temporal (docs/scaling.md)."""
     worker_max_cached_workflows: int = Field(default=1000, ge=0)
     """Invocations a worker keeps in memory between workflow tasks (Temporal's sticky cache); one that was
     evicted replays its short history when its callback or retry timer arrives."""

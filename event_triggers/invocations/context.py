@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from temporalio.client import Client
@@ -25,9 +26,12 @@ class InvocationContext:
     subscriptions: SubscriptionReads
     """The process's one subscription reader (its embedded worker reads through it too)."""
     payload_limits: NamespacePayloadLimits = field(init=False, repr=False, compare=False)
+    start_slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+    """Bounds this process's workflow starts in flight (``settings.max_concurrent_starts``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "payload_limits", NamespacePayloadLimits(self.client))
+        object.__setattr__(self, "start_slots", asyncio.Semaphore(self.settings.max_concurrent_starts))
 
 
 def callback_url(settings: Settings, invocation_id: str) -> str:

@@ -110,27 +110,29 @@ async def _start_one(
     if problem is not None:
         raise StartRefused(problem)
     # A closed invocation with the same id is an idempotent repeat: answer with the same invocation.
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await context.client.start_workflow(
-            WORKFLOW_TYPE,
-            request,
-            id=invocation_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(TRIGGER_ID, trigger.id),
-                    SearchAttributePair(SUBSCRIPTION_ID, subscription.id),
-                    SearchAttributePair(INVOCATION_TYPE, invocation_type.value),
-                    SearchAttributePair(INVOCATION_STATUS, InvocationStatus.PENDING.value),
-                ]
-            ),
-            memo=memo,
-            static_summary=f"{trigger.name} ({trigger.id}) to subscription {subscription.name}",
-            request_eager_start=settings.embedded_worker,
-            task_timeout=settings.workflow_task_timeout,
-        )
+    # At most ``max_concurrent_starts`` in flight per process: a fan-out's starts take turns.
+    async with context.start_slots:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await context.client.start_workflow(
+                WORKFLOW_TYPE,
+                request,
+                id=invocation_id,
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(TRIGGER_ID, trigger.id),
+                        SearchAttributePair(SUBSCRIPTION_ID, subscription.id),
+                        SearchAttributePair(INVOCATION_TYPE, invocation_type.value),
+                        SearchAttributePair(INVOCATION_STATUS, InvocationStatus.PENDING.value),
+                    ]
+                ),
+                memo=memo,
+                static_summary=f"{trigger.name} ({trigger.id}) to subscription {subscription.name}",
+                request_eager_start=settings.embedded_worker,
+                task_timeout=settings.workflow_task_timeout,
+            )
     secret = (
         invocation_secret(server_key=context.server_key, invocation_id=invocation_id)
         if mode is not None and mode is not HttpDispatchMode.SYNC
