@@ -399,11 +399,11 @@ async def newest_executions(
     def kept(page: list[WorkflowExecutionInfo]) -> list[WorkflowExecutionInfo]:
         return [info for info in page if keep is None or keep(info)]
 
-    async def every_row(clause: str, page_size: int) -> list[WorkflowExecutionInfo]:
+    async def every_row(clause: str) -> list[WorkflowExecutionInfo]:
         rows: list[WorkflowExecutionInfo] = []
         token = None
         while True:
-            page, token = await _read_page(context, f"{query} AND {clause}", page_size=page_size, token=token)
+            page, token = await _read_page(context, f"{query} AND {clause}", page_size=2 * take, token=token)
             rows += kept(page)
             if token is None:
                 return rows
@@ -443,7 +443,7 @@ async def newest_executions(
     if not settled:
         # The take newest started at or after the take-th newest start seen so far: read them all at once.
         window = sorted(
-            await every_row(f"StartTime >= {_exact_time(window[-1].start_time)}", page_size=2 * take),
+            await every_row(f"StartTime >= {_exact_time(window[-1].start_time)}"),
             key=_newest_key,
         )[:take]
     return [_execution(context, info) for info in window]
