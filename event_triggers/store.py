@@ -14,7 +14,7 @@ import functools
 import json
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -237,7 +237,7 @@ class Store:
         self.sealer = sealer
 
     @classmethod
-    async def open(cls, settings: Settings) -> Store:
+    async def open(cls, settings: Settings) -> Self:
         """The store every process uses: database from settings, credentials sealed, schema current.
 
         Waits up to ``settings.schema_wait`` for ``event-triggers setup`` to migrate the schema, then

@@ -43,7 +43,7 @@ class CountingStore(Store):
 async def replicas(settings: Settings) -> AsyncIterator[tuple[CountingStore, Store]]:
     """This process's store and another replica's, on the same database."""
     here, other = await CountingStore.open(settings), await Store.open(settings)
-    yield here, other  # type: ignore[misc]
+    yield here, other
     await here.close()
     await other.close()
 
@@ -108,3 +108,74 @@ async def test_a_delivery_never_uses_a_copy_older_than_its_revision(
     assert retry is not None and retry.revision == 3, "a retry reads the newest revision"
     await other.delete_subscription("a")
     assert await reads.for_delivery("a", revision=1, fresh=True) is None
+
+
+class GatedRevisionsStore(Store):
+    """A real store whose revision reads are counted, held before they query while ``gate`` is clear,
+    and fail while ``unavailable`` is set."""
+
+    revision_reads = 0
+    unavailable = False
+    gate: asyncio.Event
+    held: asyncio.Event
+
+    async def startable_revisions(self, *, trigger_id: str) -> dict[str, int]:
+        self.revision_reads += 1
+        self.held.set()
+        await self.gate.wait()
+        if self.unavailable:
+            raise ConnectionError("database unavailable")
+        return await super().startable_revisions(trigger_id=trigger_id)
+
+
+@pytest.fixture
+async def gated(settings: Settings) -> AsyncIterator[GatedRevisionsStore]:
+    store = await GatedRevisionsStore.open(settings)
+    store.gate, store.held = asyncio.Event(), asyncio.Event()
+    store.gate.set()
+    yield store
+    await store.close()
+
+
+async def test_a_burst_of_starts_shares_revision_reads(
+    gated: GatedRevisionsStore, settings: Settings
+) -> None:
+    other = await Store.open(settings)
+    await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
+    await other.close()
+    reads = SubscriptionReads(gated)
+    results = await asyncio.gather(*(reads.startable_for_trigger(TRIGGER) for _ in range(50)))
+    assert [[item.id for item in result] for result in results] == [["a"]] * 50
+    assert gated.revision_reads <= 2, "the first call's query, then one for every call that arrived meanwhile"
+
+
+async def test_a_start_never_shares_a_revision_read_that_began_before_it(
+    gated: GatedRevisionsStore, settings: Settings
+) -> None:
+    other = await Store.open(settings)
+    await other.add_subscription(subscription_id="a", fields=fields("a"), signing_secret="whsec_eA==")
+    reads = SubscriptionReads(gated)
+    gated.gate.clear()
+    before_edit = asyncio.create_task(urls(reads))
+    await gated.held.wait()  # its revision read is under way
+    await other.replace_subscription(subscription_id="a", fields=fields("a", url="https://new.example.com"))
+    after_edit = asyncio.create_task(urls(reads))
+    await asyncio.sleep(0.05)
+    gated.gate.set()
+    assert await after_edit == {"a": "https://new.example.com"}, "a start after an edit's answer sees it"
+    assert await before_edit in ({"a": "https://hooks.example.com"}, {"a": "https://new.example.com"})
+    assert gated.revision_reads == 2
+    await other.close()
+
+
+async def test_a_failed_revision_read_reaches_its_callers_and_the_next_call_asks_again(
+    gated: GatedRevisionsStore,
+) -> None:
+    reads = SubscriptionReads(gated)
+    gated.unavailable = True
+    failed = await asyncio.gather(
+        *(reads.startable_for_trigger(TRIGGER) for _ in range(5)), return_exceptions=True
+    )
+    assert [str(error) for error in failed] == ["database unavailable"] * 5
+    gated.unavailable = False
+    assert await reads.startable_for_trigger(TRIGGER) == []
