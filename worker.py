@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import FixedSizeSlotSupplier, Worker, WorkerTuner
 
 from activities.attempts import AttemptTimingInterceptor
 from activities.replays import ReplayActivities
@@ -28,6 +28,7 @@ from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
 from event_triggers.destinations.outcomes import DeliveryFailureLog
 from event_triggers.destinations.registry import DESTINATIONS
+from event_triggers.eager_slots import EagerStartSlots
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
@@ -66,12 +67,14 @@ def build_worker(
     health: SubscriptionHealth,
     replays: ReplayActivities,
     subscriptions: SubscriptionReads,
+    workflow_slots: EagerStartSlots,
     **options: Any,
 ) -> Worker:
     """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first.
 
     A slot per delivery in flight of every kind (a local delivery holds a workflow task slot too), so a
-    burst of eager starts finds free slots instead of falling back to the task queue. ``options`` are
+    burst of eager starts finds free slots instead of falling back to the task queue; the workflow task
+    slots are ``workflow_slots``, where this process's starts go before pollers. ``options`` are
     further ``Worker`` arguments (the benchmarks measure the attempt log with ``patch_activation_callback``).
     """
     slots = settings.worker_max_concurrent_deliveries
@@ -85,9 +88,12 @@ def build_worker(
             replays.list_originals,
             replays.redeliver_originals,
         ],
-        max_concurrent_workflow_tasks=slots,
-        max_concurrent_activities=slots,
-        max_concurrent_local_activities=slots,
+        tuner=WorkerTuner.create_composite(
+            workflow_supplier=workflow_slots,
+            activity_supplier=FixedSizeSlotSupplier(slots),
+            local_activity_supplier=FixedSizeSlotSupplier(slots),
+            nexus_supplier=FixedSizeSlotSupplier(slots),
+        ),
         max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
         interceptors=[
@@ -127,6 +133,7 @@ async def delivery_worker(context: InvocationContext, **options: Any) -> AsyncIt
             health=SubscriptionHealth(context),
             replays=ReplayActivities(context),
             subscriptions=context.subscriptions,
+            workflow_slots=context.workflow_slots,
             **options,
         )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import statistics
 import time
@@ -61,12 +62,15 @@ class Rate:
     """CPU of the Temporal dev server per delivery."""
     repeated: int = 0
     """Requests that repeated a delivery already received (a workflow task retried after its timeout)."""
+    not_eager: int = 0
+    """Product starts whose first workflow task Temporal queued (no free slot for an eager start)."""
 
     def __str__(self) -> str:
         return (
             f"{self.per_s:7.1f} deliveries/s   CPU per delivery: this process {self.process_cpu_ms:5.2f} ms, "
             f"dev server {self.server_cpu_ms:5.2f} ms"
             + (f"   {self.repeated} repeated" if self.repeated else "")
+            + (f"   {self.not_eager} not eager" if self.not_eager else "")
         )
 
 
@@ -131,7 +135,9 @@ async def product(
             )
             await subscriber.wait_for_deliveries(path, count, within=900)
 
-        return await timed(count, deliver, received=lambda: len(subscriber.received(path)))
+        refused_before = context.workflow_slots.eager_refused
+        rate = await timed(count, deliver, received=lambda: len(subscriber.received(path)))
+        return dataclasses.replace(rate, not_eager=context.workflow_slots.eager_refused - refused_before)
 
 
 def _without_attempt_log(patch: PatchActivationInput) -> bool:

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     their turn. An event fanned out to many subscriptions is then started at the pace of as many separate
     producer requests, so the embedded worker takes its starts eagerly and delivers while the rest start,
     instead of one burst of starts queueing at Temporal (docs/scaling.md)."""
+    eager_start_wait: timedelta = timedelta(seconds=5)
+    """How long a start waits for a free workflow task slot of the embedded worker, so its first workflow
+    task runs here at once (eager start); after that it starts anyway and Temporal queues the task for a
+    poller. Without the wait, pollers take every slot that frees during a burst and half the starts queue
+    (docs/scaling.md, "Eager starts take the turn")."""
     worker_max_cached_workflows: int = Field(default=1000, ge=0)
     """Invocations a worker keeps in memory between workflow tasks (Temporal's sticky cache); one that was
     evicted replays its short history when its callback or retry timer arrives."""

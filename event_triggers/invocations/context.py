@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
 from event_triggers.catalog import Catalog
 from event_triggers.config import Settings
+from event_triggers.eager_slots import EagerStartSlots
 from event_triggers.payload_limits import NamespacePayloadLimits
 from event_triggers.store import Store
 from event_triggers.subscription_reads import SubscriptionReads
@@ -28,10 +31,26 @@ class InvocationContext:
     payload_limits: NamespacePayloadLimits = field(init=False, repr=False, compare=False)
     start_slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
     """Bounds this process's workflow starts in flight (``settings.max_concurrent_starts``)."""
+    workflow_slots: EagerStartSlots = field(init=False, repr=False, compare=False)
+    """The workflow task slots of this process's worker, where eager starts go before pollers."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "payload_limits", NamespacePayloadLimits(self.client))
         object.__setattr__(self, "start_slots", asyncio.Semaphore(self.settings.max_concurrent_starts))
+        object.__setattr__(
+            self, "workflow_slots", EagerStartSlots(self.settings.worker_max_concurrent_deliveries)
+        )
+
+    @contextlib.asynccontextmanager
+    async def start_turn(self) -> AsyncIterator[None]:
+        """One workflow start's turn: at most ``max_concurrent_starts`` at once, and with the embedded
+        worker a free workflow task slot for its eager start (waiting up to ``eager_start_wait``)."""
+        async with self.start_slots:
+            if not self.settings.embedded_worker:
+                yield
+                return
+            async with self.workflow_slots.start_turn(wait=self.settings.eager_start_wait):
+                yield
 
 
 def callback_url(settings: Settings, invocation_id: str) -> str:

@@ -110,8 +110,9 @@ async def _start_one(
     if problem is not None:
         raise StartRefused(problem)
     # A closed invocation with the same id is an idempotent repeat: answer with the same invocation.
-    # At most ``max_concurrent_starts`` in flight per process: a fan-out's starts take turns.
-    async with context.start_slots:
+    # At most ``max_concurrent_starts`` in flight per process (a fan-out's starts take turns), each with a
+    # free workflow task slot for its eager start when there is an embedded worker.
+    async with context.start_turn():
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await context.client.start_workflow(
                 WORKFLOW_TYPE,
