@@ -45,12 +45,13 @@ class InvocationContext:
     async def start_turn(self) -> AsyncIterator[None]:
         """One workflow start's turn: at most ``max_concurrent_starts`` at once, and with the embedded
         worker a free workflow task slot for its eager start (waiting up to ``eager_start_wait``)."""
-        async with self.start_slots:
-            if not self.settings.embedded_worker:
-                yield
-                return
-            async with self.workflow_slots.start_turn(wait=self.settings.eager_start_wait):
-                yield
+        eager_turn = (
+            self.workflow_slots.start_turn(wait=self.settings.eager_start_wait)
+            if self.settings.embedded_worker
+            else contextlib.nullcontext()
+        )
+        async with self.start_slots, eager_turn:
+            yield
 
 
 def callback_url(settings: Settings, invocation_id: str) -> str:
