@@ -68,14 +68,12 @@ def build_worker(
     replays: ReplayActivities,
     subscriptions: SubscriptionReads,
     workflow_slots: EagerStartSlots,
-    **options: Any,
 ) -> Worker:
     """A worker on ``settings.task_queue``; shutting down lets running deliveries finish first.
 
     A slot per delivery in flight of every kind (a local delivery holds a workflow task slot too), so a
     burst of eager starts finds free slots instead of falling back to the task queue; the workflow task
-    slots are ``workflow_slots``, where this process's starts go before pollers. ``options`` are
-    further ``Worker`` arguments (the benchmarks measure the attempt log with ``patch_activation_callback``).
+    slots are ``workflow_slots``, where this process's starts go before pollers.
     """
     slots = settings.worker_max_concurrent_deliveries
     return Worker(
@@ -103,15 +101,14 @@ def build_worker(
             EndFailureStreaks(subscriptions),
             AttemptTimingInterceptor(),
         ],
-        **options,
     )
 
 
 @asynccontextmanager
-async def delivery_worker(context: InvocationContext, **options: Any) -> AsyncIterator[Worker]:
+async def delivery_worker(context: InvocationContext) -> AsyncIterator[Worker]:
     """A worker with every registered destination's activity, the failure counting of dead endpoints and
     the replays', owning the deliveries' HTTP client and connections (closed on exit); not yet running.
-    ``context`` is the process's; ``options``: see ``build_worker``."""
+    ``context`` is the process's."""
     settings = context.settings
     async with delivery_http_client(settings) as http_client, AsyncExitStack() as stack:
         resources = DeliveryResources(
@@ -134,7 +131,6 @@ async def delivery_worker(context: InvocationContext, **options: Any) -> AsyncIt
             replays=ReplayActivities(context),
             subscriptions=context.subscriptions,
             workflow_slots=context.workflow_slots,
-            **options,
         )
 
 

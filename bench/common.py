@@ -93,12 +93,9 @@ async def open_store(settings: Settings) -> Store:
 
 
 @asynccontextmanager
-async def product_context(
-    settings: Settings, *, worker: bool = True, worker_options: dict[str, Any] | None = None
-) -> AsyncIterator[InvocationContext]:
+async def product_context(settings: Settings, *, worker: bool = True) -> AsyncIterator[InvocationContext]:
     """What the API process holds to start and complete invocations (store, catalog, client), with the
-    product's worker running on the same client unless ``worker`` is false (``worker_options`` replace
-    some of its ``Worker`` arguments); closed on exit."""
+    product's worker running on the same client unless ``worker`` is false; closed on exit."""
     store = await open_store(settings)
     catalog = load_catalog()
     client = await connect(settings)  # as the API's: the SDK metrics runtime when metrics are on
@@ -114,7 +111,7 @@ async def product_context(
         if not worker:
             yield context
             return
-        async with delivery_worker(context, **(worker_options or {})) as running, running:
+        async with delivery_worker(context) as running, running:
             yield context
     finally:
         await store.close()

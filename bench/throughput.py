@@ -9,7 +9,6 @@ printed, not asserted; the last line is a JSON object of them.
 
     python -m bench.throughput [N] [--runs R] [--persistent] [--variants]
     python -m bench.throughput [N] --metrics-ab ROUNDS       # what Prometheus metrics cost
-    python -m bench.throughput [N] --attempt-log-ab ROUNDS   # what the attempt log costs
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from typing import Any
 
 import psutil
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import PatchActivationInput, Worker
+from temporalio.worker import Worker
 
 from bench.baseline import BareDelivery, BarePost
 from bench.common import (
@@ -46,7 +45,6 @@ from event_triggers.invocations.start import start_invocations
 from event_triggers.temporal import exit_process
 from tests.subscriber import Subscriber
 from worker import SHUTDOWN_MARGIN, delivery_http_client
-from workflows.invocation import ATTEMPT_LOG_PATCH
 
 TRIGGER_ID = "idn:identity-created"
 START_CONCURRENCY = 100
@@ -108,18 +106,15 @@ async def product(
     local: bool = True,
     eager: bool = True,
     metrics: bool | None = None,
-    attempt_log: bool = True,
 ) -> Rate:
-    """``metrics`` overrides EVENT_TRIGGERS_METRICS_ENABLED; without ``attempt_log`` new invocations take
-    the branch that histories recorded before the attempt log replay (one activity, Temporal retries)."""
+    """``metrics`` overrides EVENT_TRIGGERS_METRICS_ENABLED."""
     overrides = {} if metrics is None else {"metrics_enabled": metrics}
     settings = bench_settings(
         environment, scratch_dir(), local_delivery=local, embedded_worker=eager, **overrides
     )
-    worker_options = {} if attempt_log else {"patch_activation_callback": _without_attempt_log}
     async with (
         Subscriber() as subscriber,
-        product_context(settings, worker_options=worker_options) as context,
+        product_context(settings) as context,
     ):
         path = subscriber.new_path()
         await add_http_subscription(context.store, trigger_id=TRIGGER_ID, url=subscriber.url(path))
@@ -138,10 +133,6 @@ async def product(
         refused_before = context.workflow_slots.eager_refused
         rate = await timed(count, deliver, received=lambda: len(subscriber.received(path)))
         return dataclasses.replace(rate, not_eager=context.workflow_slots.eager_refused - refused_before)
-
-
-def _without_attempt_log(patch: PatchActivationInput) -> bool:
-    return patch.patch_id != ATTEMPT_LOG_PATCH
 
 
 async def baseline(environment: WorkflowEnvironment, count: int) -> Rate:
@@ -281,12 +272,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--metrics-ab", type=int, metavar="ROUNDS", help="instead: ROUNDS interleaved metrics on/off pairs"
     )
-    parser.add_argument(
-        "--attempt-log-ab",
-        type=int,
-        metavar="ROUNDS",
-        help="instead: ROUNDS interleaved pairs with and without the attempt log",
-    )
     arguments = parser.parse_args()
     if arguments.metrics_ab:
         asyncio.run(
@@ -295,16 +280,6 @@ if __name__ == "__main__":
                 arguments.metrics_ab,
                 label="metrics",
                 arms={"on": {"metrics": True}, "off": {"metrics": False}},
-                persistent=arguments.persistent,
-            )
-        )
-    elif arguments.attempt_log_ab:
-        asyncio.run(
-            interleaved(
-                arguments.count,
-                arguments.attempt_log_ab,
-                label="attempt log",
-                arms={"on": {"attempt_log": True}, "off": {"attempt_log": False}},
                 persistent=arguments.persistent,
             )
         )

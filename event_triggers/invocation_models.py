@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -119,6 +119,20 @@ _ACTIVITIES_BEFORE_REGISTRY = {"HTTP": "deliver_http", "EVENTBRIDGE": "put_event
 their histories replay unchanged."""
 
 
+class WorkflowRevision(IntEnum):
+    """The ``InvocationWorkflow`` behaviours an invocation was started with, carried in its request: the
+    workflow branches on its input, so new histories hold no patch marker (nor the ``TemporalChangeVersion``
+    upsert each marker brings, on every invocation's path) and a change keeps running invocations as
+    they began. A later behaviour adds the next revision."""
+
+    PATCH_MARKERS = 0
+    """Recorded before revisions: the attempt log, rate-limit slots and auto-disable each ask their patch."""
+    ATTEMPT_LOG_RATE_LIMIT_AUTO_DISABLE = 1
+
+
+CURRENT_WORKFLOW_REVISION = max(WorkflowRevision)
+
+
 class InvocationRequest(BaseModel):
     """Input of one ``InvocationWorkflow``: one event for one subscription."""
 
@@ -144,6 +158,8 @@ class InvocationRequest(BaseModel):
     retry: RetrySchedule
     local_delivery: bool = True
     """Run the delivery as a local activity: fewer round trips to Temporal, shorter histories."""
+    workflow_revision: WorkflowRevision = WorkflowRevision.PATCH_MARKERS
+    """``CURRENT_WORKFLOW_REVISION`` in every request started now."""
 
     @model_validator(mode="before")
     @classmethod

@@ -3,8 +3,9 @@ current code.
 
 ``tests/histories`` holds real histories (delivery retried by Temporal, rejected at once, a SYNC answer
 after a retry) recorded before the attempt log, one whose delivery waited for its rate limit's slot
-(patches ``attempt-log`` and ``rate-limit``), and bulk replays (one completed, one canceled mid-way by its
-Update); a workflow change that breaks them fails here.
+(patches ``attempt-log`` and ``rate-limit``), two started with workflow revision 1 (behaviours chosen by
+the request, no patch marker: a retried fire-and-forget delivery, a SYNC answer), and bulk replays (one
+completed, one canceled mid-way by its Update); a workflow change that breaks them fails here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def test_histories_are_there() -> None:
         "fire_and_forget_rejected",
         "sync_answered_after_retry",
         "fire_and_forget_rate_limited",
+        "fire_and_forget_retried_revision_1",
+        "sync_answered_revision_1",
         "replay_completed",
         "replay_canceled",
     }

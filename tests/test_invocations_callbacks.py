@@ -93,6 +93,20 @@ async def test_async_callback_rules(
     await Replayer(workflows=[InvocationWorkflow], data_converter=pydantic_data_converter).replay_workflow(
         history
     )
+    # Started with the current workflow revision: its behaviours need no patch marker, so the history
+    # holds only the delivery's marker and the status upserts (no ``TemporalChangeVersion``).
+    markers = [
+        event.marker_recorded_event_attributes.marker_name
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+    ]
+    upserted = {
+        name
+        for event in history.events
+        if event.HasField("upsert_workflow_search_attributes_event_attributes")
+        for name in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    }
+    assert (markers, upserted) == (["core_local_activity"], {"InvocationStatus"})
 
 
 async def test_error_callback_fails_the_invocation(api: httpx.AsyncClient, subscriber: Subscriber) -> None:

@@ -1,7 +1,7 @@
 """Dead endpoints inside ``InvocationWorkflow``: count a failed invocation, wait while paused.
 
-Kept apart from the delivery loop. Both parts run only in histories that carry the ``auto-disable``
-patch marker, so histories recorded before them replay unchanged.
+Kept apart from the delivery loop. Both parts run only in invocations started with a revision or whose
+history carries the ``auto-disable`` patch marker, so histories recorded before them replay unchanged.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
+
+from workflows.revisions import runs_with
 
 with workflow.unsafe.imports_passed_through():
     from event_triggers.invocation_models import (
@@ -26,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 AUTO_DISABLE_PATCH = "auto-disable"
-"""Marks histories that count failed invocations toward auto-disable and wait while paused."""
+"""Marks histories (of requests without a revision) that count failed invocations toward auto-disable
+and wait while paused."""
 PAUSE_CHECK_INTERVAL = timedelta(hours=1)
 """A paused invocation looks again this often, in case the ``resume`` signal of an enable missed it."""
 COUNT_TIMEOUT = timedelta(minutes=1)
@@ -47,7 +50,7 @@ async def count_failure(request: InvocationRequest, reason: str, failure: BaseEx
     kind = _failure_type(failure)
     if request.invocation_type is not InvocationType.REAL_TIME or kind in _NOT_THE_SUBSCRIBER:
         return
-    if not workflow.patched(AUTO_DISABLE_PATCH):
+    if not runs_with(request, AUTO_DISABLE_PATCH):
         return
     failed = FailedInvocation(
         invocation_id=request.invocation_id,
@@ -73,9 +76,9 @@ class PauseGate:
         """How many ``resume`` signals arrived; an attempt notes it, so a signal during it is not lost."""
 
     @staticmethod
-    def applies(failure: BaseException) -> bool:
-        """The delivery was refused because the subscription is paused (and this history may wait)."""
-        return _failure_type(failure) == SUBSCRIPTION_PAUSED and workflow.patched(AUTO_DISABLE_PATCH)
+    def applies(failure: BaseException, request: InvocationRequest) -> bool:
+        """The delivery was refused because the subscription is paused (and this invocation may wait)."""
+        return _failure_type(failure) == SUBSCRIPTION_PAUSED and runs_with(request, AUTO_DISABLE_PATCH)
 
     def resume(self) -> None:
         self.resumes += 1

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from workflows.dead_endpoints import PauseGate, count_failure
+from workflows.revisions import runs_with
 
 with workflow.unsafe.imports_passed_through():
     from event_triggers.invocation_models import (
@@ -43,9 +44,11 @@ TIMED_OUT_MESSAGE = "invocation timed out"
 START_TO_CLOSE_MARGIN = timedelta(seconds=5)
 """Room above the HTTP timeout, so the activity reports the subscriber's timeout itself."""
 ATTEMPT_LOG_PATCH = "attempt-log"
-"""Marks histories whose deliveries run one activity per attempt (the workflow retries, and logs each)."""
+"""Marks histories (of requests without a revision) whose deliveries run one activity per attempt (the
+workflow retries, and logs each)."""
 RATE_LIMIT_PATCH = "rate-limit"
-"""Marks histories where an attempt held back by a rate limit waited and started again, unrecorded."""
+"""Marks histories (of requests without a revision) where an attempt held back by a rate limit waited
+and started again, unrecorded."""
 ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 
 
@@ -175,8 +178,8 @@ class InvocationWorkflow:
     async def _deliver(self, request: InvocationRequest) -> DeliveryResult:
         """Deliver, one activity per attempt, each recorded in the attempt log; the workflow retries.
 
-        Histories recorded before the attempt log (no ``ATTEMPT_LOG_PATCH`` marker) replay as they ran:
-        one activity that Temporal retried."""
+        Histories recorded before the attempt log (neither a revision nor the ``ATTEMPT_LOG_PATCH``
+        marker) replay as they ran: one activity that Temporal retried."""
         retry = request.retry
         window = (
             retry.fire_and_forget_window
@@ -197,7 +200,7 @@ class InvocationWorkflow:
             retry=retry,
             retry_until=retry_until,
         )
-        if not workflow.patched(ATTEMPT_LOG_PATCH):
+        if not runs_with(request, ATTEMPT_LOG_PATCH):
             return await self._attempt(request, delivery, window=window, retry_policy=retry.retry_policy())
         holds_rate_slot = False
         while True:
@@ -213,11 +216,11 @@ class InvocationWorkflow:
                 )
             except FailureError as error:
                 wait = _rate_limit_wait(error)
-                holds_rate_slot = wait is not None and workflow.patched(RATE_LIMIT_PATCH)
+                holds_rate_slot = wait is not None and runs_with(request, RATE_LIMIT_PATCH)
                 if wait is not None and holds_rate_slot:  # not an attempt yet: wait for its slot
                     await workflow.sleep(wait)
                     continue
-                if PauseGate.applies(_cause(error)):  # auto-disabled: wait for an enable, then try again
+                if PauseGate.applies(_cause(error), request):  # auto-disabled: wait for an enable, retry
                     self._record_attempt(
                         attempt,
                         _attempt_report(error),

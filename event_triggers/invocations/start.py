@@ -27,6 +27,7 @@ from event_triggers.destinations.registry import destination_for
 from event_triggers.errors import InvalidField, Unavailable
 from event_triggers.filters import filter_matches
 from event_triggers.invocation_models import (
+    CURRENT_WORKFLOW_REVISION,
     WORKFLOW_TYPE,
     DeliveryRequest,
     Invocation,
@@ -98,6 +99,7 @@ async def _start_one(
         content_json=content_json,
         retry=RetrySchedule.from_settings(settings),
         local_delivery=settings.local_delivery,
+        workflow_revision=CURRENT_WORKFLOW_REVISION,
     )
     memo = {
         "triggerName": trigger.name,
