@@ -4,8 +4,10 @@ current code.
 ``tests/histories`` holds real histories (delivery retried by Temporal, rejected at once, a SYNC answer
 after a retry) recorded before the attempt log, one whose delivery waited for its rate limit's slot
 (patches ``attempt-log`` and ``rate-limit``), two started with workflow revision 1 (behaviours chosen by
-the request, no patch marker: a retried fire-and-forget delivery, a SYNC answer), and bulk replays (one
-completed, one canceled mid-way by its Update); a workflow change that breaks them fails here.
+the request, no patch marker: a retried fire-and-forget delivery, a SYNC answer), one as a rolling upgrade
+leaves it (a request with revision 1 run by a worker from before revisions, which recorded the markers:
+the rate-limited history with the revision added to its input), and bulk replays (one completed, one
+canceled mid-way by its Update); a workflow change that breaks them fails here.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def test_histories_are_there() -> None:
         "fire_and_forget_rate_limited",
         "fire_and_forget_retried_revision_1",
         "sync_answered_revision_1",
+        "rolling_upgrade_revision_1_with_markers",
         "replay_completed",
         "replay_canceled",
     }
