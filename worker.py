@@ -29,6 +29,7 @@ from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
 from event_triggers.destinations.outcomes import DeliveryFailureLog
 from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.eager_slots import EagerStartSlots
+from event_triggers.inline_activations import InlineActivations
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
@@ -93,6 +94,7 @@ def build_worker(
             nexus_supplier=FixedSizeSlotSupplier(slots),
         ),
         max_cached_workflows=settings.worker_max_cached_workflows,
+        workflow_task_executor=InlineActivations() if settings.worker_inline_activations else None,
         graceful_shutdown_timeout=settings.delivery_timeout + SHUTDOWN_MARGIN,
         interceptors=[
             LogIdsInterceptor(),
