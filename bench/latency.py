@@ -6,6 +6,9 @@
   (the extension for SYNC producers), against the same direct POST, interleaved with the two above.
 * Callback -> visible: POST /{id}/complete on an invocation that awaits its answer, then GET /{id}
   shows COMPLETED; the time from sending the callback to reading the result.
+* Where the time goes: the dev server's own mean time in the two RPCs every SYNC invocation makes (its
+  ``service_latency`` metric, frontend and history service) and the CPU per invocation of the API
+  process and of the dev server, over the interleaved requests.
 
 The API runs as its own process (``event-triggers api``, with its embedded worker, as deployed); the
 subscriber and this client share this process; Temporal is a throwaway dev server. All on loopback.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import sys
@@ -29,10 +33,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
     bench_settings,
+    cpu_seconds,
     describe_ms,
+    dev_server_process,
     open_store,
     percentile,
     print_figures,
@@ -50,6 +58,8 @@ from tests.subscriber import Reply, Subscriber
 SYNC_TRIGGER = "idn:access-request-dynamic-approver"
 ASYNC_TRIGGER = "idn:access-request-pre-approval"
 WARM_UP = 20
+SYNC_RPCS = ("StartWorkflowExecution", "RespondWorkflowTaskCompleted")
+"""What a SYNC invocation asks of Temporal on its path: the eager start, then its one workflow task's end."""
 
 
 async def subscribe(api: httpx.AsyncClient, *, trigger_id: str, url: str, mode: str) -> None:
@@ -119,6 +129,30 @@ async def callback_to_visible(
     return elapsed
 
 
+async def server_rpc_totals(metrics_url: str) -> dict[tuple[str, str], list[float]]:
+    """The dev server's time so far in ``SYNC_RPCS``: (service, operation) -> [seconds, calls]; the
+    metric is a histogram, its ``_sum`` the seconds and its ``_count`` the calls."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(metrics_url)).text
+    totals: dict[tuple[str, str], list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+    for family in text_string_to_metric_families(text):
+        if family.name != "service_latency":
+            continue
+        for sample in family.samples:
+            key = (sample.labels.get("service_name", ""), sample.labels.get("operation", ""))
+            if key[1] in SYNC_RPCS and sample.name.endswith(("_sum", "_count")):
+                totals[key][sample.name.endswith("_count")] += sample.value
+    return totals
+
+
+def api_server_process() -> psutil.Process:
+    """The ``event-triggers api`` process ``api_process`` started."""
+    for child in psutil.Process().children(recursive=True):
+        if "event_triggers.cli" in child.cmdline():
+            return child
+    raise RuntimeError("no event-triggers api among this process's children")
+
+
 @asynccontextmanager
 async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """``event-triggers api`` in its own process, and a client holding a token with every scope."""
@@ -184,7 +218,8 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def main(samples: int) -> None:
     catalog = load_catalog()
     sync_trigger, async_trigger = catalog.require(SYNC_TRIGGER), catalog.require(ASYNC_TRIGGER)
-    async with temporal_dev_server() as environment:
+    metrics_url = f"http://127.0.0.1:{(metrics_port := free_port())}/metrics"
+    async with temporal_dev_server(metrics_port=metrics_port) as environment:
         settings = bench_settings(environment, scratch_dir(), api_port=free_port())
         async with Subscriber() as subscriber, api_process(settings) as api, httpx.AsyncClient() as direct:
             sync_path = subscriber.new_path(default=Reply(body=sync_trigger.example_output))
@@ -197,11 +232,22 @@ async def main(samples: int) -> None:
                 await sync_round_trip(api, sync_trigger.example_input)
                 await start_and_wait(api, sync_trigger.example_input)
                 await direct_post(direct, subscriber.url(sync_path), body)
+            processes = api_server_process(), dev_server_process()
+            rpcs_before, cpu_before = (
+                await server_rpc_totals(metrics_url),
+                [cpu_seconds(p) for p in processes],
+            )
             through_api, waited, bare = [], [], []
             for _ in range(samples):  # interleaved, so all three see the same machine load
                 through_api.append(await sync_round_trip(api, sync_trigger.example_input))
                 waited.append(await start_and_wait(api, sync_trigger.example_input))
                 bare.append(await direct_post(direct, subscriber.url(sync_path), body))
+            rpcs = await server_rpc_totals(metrics_url)
+            invocations = 2 * samples
+            api_cpu, server_cpu = (
+                (cpu_seconds(process) - before) / invocations * 1000
+                for process, before in zip(processes, cpu_before, strict=True)
+            )
             callbacks = [
                 await callback_to_visible(
                     api, async_trigger.example_input, async_trigger.example_output or {}
@@ -222,6 +268,21 @@ async def main(samples: int) -> None:
             f"p99 {added(measured, 0.99):6.1f} ms"
         )
     print(f"callback -> result visible via GET:              {describe_ms(callbacks)}")
+
+    def server_mean_ms(service: str, operation: str) -> float:
+        """The dev server's mean time in one RPC over the interleaved requests."""
+        (seconds, calls), (seconds_before, calls_before) = (
+            rpcs[service, operation],
+            rpcs_before[service, operation],
+        )
+        return (seconds - seconds_before) / max(calls - calls_before, 1) * 1000
+
+    for operation in SYNC_RPCS:
+        print(
+            f"dev server, {operation}: {server_mean_ms('frontend', operation):.2f} ms mean in its frontend "
+            f"({server_mean_ms('history', operation):.2f} in history)"
+        )
+    print(f"CPU per SYNC invocation: API process {api_cpu:.1f} ms, dev server {server_cpu:.1f} ms")
     print_figures(
         {
             "added_p50_ms": added(through_api, 0.5),
@@ -229,6 +290,10 @@ async def main(samples: int) -> None:
             "callback_visible_p99_ms": percentile(callbacks, 0.99) * 1000,
             "start_and_wait_added_p50_ms": added(waited, 0.5),
             "start_and_wait_added_p99_ms": added(waited, 0.99),
+            "server_start_ms": server_mean_ms("frontend", "StartWorkflowExecution"),
+            "server_task_completed_ms": server_mean_ms("frontend", "RespondWorkflowTaskCompleted"),
+            "api_cpu_per_invocation_ms": api_cpu,
+            "server_cpu_per_invocation_ms": server_cpu,
         }
     )
 
