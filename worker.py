@@ -29,7 +29,7 @@ from event_triggers.destinations.base import DeliveryActivity, DeliveryResources
 from event_triggers.destinations.outcomes import DeliveryFailureLog
 from event_triggers.destinations.registry import DESTINATIONS
 from event_triggers.eager_slots import EagerStartSlots
-from event_triggers.inline_activations import InlineActivations
+from event_triggers.inline_activations import InlineActivations, watch_loop
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.keys import load_server_key
 from event_triggers.logs import LogIdsInterceptor, configure_logging
@@ -110,7 +110,8 @@ def build_worker(
 async def delivery_worker(context: InvocationContext) -> AsyncIterator[Worker]:
     """A worker with every registered destination's activity, the failure counting of dead endpoints and
     the replays', owning the deliveries' HTTP client and connections (closed on exit); not yet running.
-    ``context`` is the process's."""
+    With activations inline, a stalled event loop is reported while it is open. ``context`` is the
+    process's."""
     settings = context.settings
     async with delivery_http_client(settings) as http_client, AsyncExitStack() as stack:
         resources = DeliveryResources(
@@ -125,6 +126,8 @@ async def delivery_worker(context: InvocationContext) -> AsyncIterator[Worker]:
         deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
         for delivery in deliveries:
             stack.push_async_callback(delivery.aclose)
+        if settings.worker_inline_activations:
+            await stack.enter_async_context(watch_loop())
         yield build_worker(
             context.client,
             settings,

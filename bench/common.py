@@ -52,12 +52,17 @@ async def temporal_dev_server(
         yield environment
 
 
+def child_process(argument: str) -> psutil.Process:
+    """A process this one started (at any depth) with ``argument`` in its command line."""
+    for child in psutil.Process().children(recursive=True):
+        if argument in child.cmdline():
+            return child
+    raise RuntimeError(f"no process with {argument!r} in its command line among this process's children")
+
+
 def dev_server_process() -> psutil.Process:
     """The dev server this process started (``temporal server start-dev``), to read its CPU and memory."""
-    for child in psutil.Process().children(recursive=True):
-        if "start-dev" in child.cmdline():
-            return child
-    raise RuntimeError("no Temporal dev server among this process's children")
+    return child_process("start-dev")
 
 
 def peak_rss_mb(process: psutil.Process) -> float:

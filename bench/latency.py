@@ -33,11 +33,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
     bench_settings,
+    child_process,
     cpu_seconds,
     describe_ms,
     dev_server_process,
@@ -145,14 +145,6 @@ async def server_rpc_totals(metrics_url: str) -> dict[tuple[str, str], list[floa
     return totals
 
 
-def api_server_process() -> psutil.Process:
-    """The ``event-triggers api`` process ``api_process`` started."""
-    for child in psutil.Process().children(recursive=True):
-        if "event_triggers.cli" in child.cmdline():
-            return child
-    raise RuntimeError("no event-triggers api among this process's children")
-
-
 @asynccontextmanager
 async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """``event-triggers api`` in its own process, and a client holding a token with every scope."""
@@ -232,7 +224,7 @@ async def main(samples: int) -> None:
                 await sync_round_trip(api, sync_trigger.example_input)
                 await start_and_wait(api, sync_trigger.example_input)
                 await direct_post(direct, subscriber.url(sync_path), body)
-            processes = api_server_process(), dev_server_process()
+            processes = child_process("event_triggers.cli"), dev_server_process()  # the API, Temporal
             rpcs_before, cpu_before = (
                 await server_rpc_totals(metrics_url),
                 [cpu_seconds(p) for p in processes],

@@ -5,17 +5,28 @@ blocks for 2 s (deadlock detection). Each hand-off costs thread switches under t
 busy with HTTP and deliveries: inline, ``bench.throughput`` delivered 8 % more per second (CPU per delivery
 8.9 -> 8.3 ms) and a SYNC start-and-wait answered 0.4-1.2 ms sooner at p50 (bench/README.md). Our workflows
 do no I/O and run unsandboxed (replay tests guard their determinism), so they run inline; the price is
-that a workflow stuck in a loop would stall the process instead of failing its task.
-``EVENT_TRIGGERS_WORKER_INLINE_ACTIVATIONS=false`` restores the thread pool.
+that a workflow stuck in a loop would stall the process instead of failing its task, so ``watch_loop``
+logs the loop thread's stack when the loop stops answering (what the SDK's deadlock detection would have
+reported). ``EVENT_TRIGGERS_WORKER_INLINE_ACTIVATIONS=false`` restores the thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import ParamSpec, TypeVar
 
+BLOCKED_AFTER = 2.0
+"""Seconds without a turn of the event loop before ``watch_loop`` reports it (the SDK's deadlock timeout)."""
+
+logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -43,3 +54,43 @@ class InlineActivations(ThreadPoolExecutor):
 
         loop.call_soon(activate)
         return future
+
+
+@asynccontextmanager
+async def watch_loop(*, blocked_after: float = BLOCKED_AFTER) -> AsyncIterator[None]:
+    """While open, a thread checks that the running loop takes a turn at least every ``blocked_after``
+    seconds and logs an error with the loop thread's stack once per stall (inline, a stuck workflow
+    activation stalls the loop; the stack names it)."""
+    loop_thread = threading.get_ident()
+    last_turn = time.monotonic()
+    stopped = threading.Event()
+
+    async def beat() -> None:
+        nonlocal last_turn
+        while True:
+            last_turn = time.monotonic()
+            await asyncio.sleep(blocked_after / 4)
+
+    def watch() -> None:
+        reported = False
+        while not stopped.wait(blocked_after / 4):
+            stalled = time.monotonic() - last_turn
+            if stalled < blocked_after:
+                reported = False
+            elif not reported:
+                reported = True
+                frame = sys._current_frames().get(loop_thread)
+                stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+                logger.error(
+                    "the event loop has not taken a turn for %.1f s; its thread is at:\n%s", stalled, stack
+                )
+
+    beating = asyncio.create_task(beat())
+    watcher = threading.Thread(target=watch, name="loop-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        beating.cancel()
+        watcher.join()

@@ -6,7 +6,9 @@ activations inline and in the SDK's thread pool."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,7 @@ import httpx
 import pytest
 
 from event_triggers.config import Settings
-from event_triggers.inline_activations import InlineActivations
+from event_triggers.inline_activations import InlineActivations, watch_loop
 from tests.invocation_fixtures import (
     FNF_INPUT,
     FNF_TRIGGER,
@@ -53,6 +55,29 @@ async def test_a_failed_activation_reaches_the_caller_and_the_loop_stays_the_run
         await loop.run_in_executor(InlineActivations(), end_like_a_workflow_instance_then_fail)
     assert asyncio.get_running_loop() is loop
     assert await asyncio.sleep(0, result="the loop still runs") == "the loop still runs"
+
+
+def hold_the_loop(seconds: float) -> None:
+    """What a workflow activation stuck in a loop does to the process's event loop."""
+    time.sleep(seconds)
+
+
+async def test_a_stalled_loop_is_reported_once_with_the_stack_that_holds_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def reports() -> list[str]:
+        return [
+            record.getMessage() for record in caplog.records if "has not taken a turn" in record.getMessage()
+        ]
+
+    with caplog.at_level(logging.ERROR, logger="event_triggers.inline_activations"):
+        async with watch_loop(blocked_after=0.5):
+            await asyncio.sleep(1.2)
+            assert reports() == [], "a loop that keeps turning is not reported"
+            hold_the_loop(1.5)
+            await asyncio.sleep(0.3)
+    [report] = reports()
+    assert "in hold_the_loop" in report and "time.sleep(seconds)" in report, report
 
 
 @pytest.fixture(params=[True, False], ids=["inline", "thread-pool"])
