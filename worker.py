@@ -126,9 +126,7 @@ async def delivery_worker(context: InvocationContext) -> AsyncIterator[Worker]:
         deliveries = [destination.activity(resources) for destination in DESTINATIONS.values()]
         for delivery in deliveries:
             stack.push_async_callback(delivery.aclose)
-        if settings.worker_inline_activations:
-            await stack.enter_async_context(watch_loop())
-        yield build_worker(
+        worker = build_worker(
             context.client,
             settings,
             deliveries=deliveries,
@@ -137,6 +135,9 @@ async def delivery_worker(context: InvocationContext) -> AsyncIterator[Worker]:
             subscriptions=context.subscriptions,
             workflow_slots=context.workflow_slots,
         )
+        if settings.worker_inline_activations:  # after the SDK's build id, which may compile for seconds
+            await stack.enter_async_context(watch_loop())
+        yield worker
 
 
 async def run_worker(settings: Settings) -> None:
