@@ -225,10 +225,8 @@ async def main(samples: int) -> None:
                 await start_and_wait(api, sync_trigger.example_input)
                 await direct_post(direct, subscriber.url(sync_path), body)
             processes = child_process("event_triggers.cli"), dev_server_process()  # the API, Temporal
-            rpcs_before, cpu_before = (
-                await server_rpc_totals(metrics_url),
-                [cpu_seconds(p) for p in processes],
-            )
+            cpu_before = [cpu_seconds(process) for process in processes]
+            rpcs_before = await server_rpc_totals(metrics_url)
             through_api, waited, bare = [], [], []
             for _ in range(samples):  # interleaved, so all three see the same machine load
                 through_api.append(await sync_round_trip(api, sync_trigger.example_input))
@@ -263,11 +261,8 @@ async def main(samples: int) -> None:
 
     def server_mean_ms(service: str, operation: str) -> float:
         """The dev server's mean time in one RPC over the interleaved requests."""
-        (seconds, calls), (seconds_before, calls_before) = (
-            rpcs[service, operation],
-            rpcs_before[service, operation],
-        )
-        return (seconds - seconds_before) / max(calls - calls_before, 1) * 1000
+        now, then = rpcs[service, operation], rpcs_before[service, operation]
+        return (now[0] - then[0]) / max(now[1] - then[1], 1) * 1000
 
     for operation in SYNC_RPCS:
         print(

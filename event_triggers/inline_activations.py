@@ -36,7 +36,7 @@ class InlineActivations(ThreadPoolExecutor):
     calling event loop (as the SDK's own debug mode runs them), outside the task that asked for it."""
 
     def __init__(self) -> None:
-        super().__init__(max_workers=1, thread_name_prefix="unused_")
+        super().__init__(max_workers=1)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         loop = asyncio.get_running_loop()

@@ -18,4 +18,4 @@ def runs_with(request: InvocationRequest, patch: str) -> bool:
         return workflow.patched(patch)
     if workflow.unsafe.is_replaying():
         workflow.patched(patch)
-    return request.workflow_revision >= WorkflowRevision.ATTEMPT_LOG_RATE_LIMIT_AUTO_DISABLE
+    return True  # every revision since the first has the three patched behaviours
