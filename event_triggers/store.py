@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
@@ -245,7 +246,10 @@ class Store:
         """
         if settings.database_url is None:  # the SQLite file lives in the data dir
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.effective_database_url, pool_pre_ping=True)
+        url = make_url(settings.effective_database_url)
+        # A server may drop pooled connections (a restart, a proxy's idle timeout), so each checkout is
+        # pinged first; a SQLite file has no server, and its ping was half the cost of a start's read.
+        engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
         try:
             await wait_for_schema(engine, within=settings.schema_wait)
         except BaseException:
@@ -388,8 +392,8 @@ class Store:
         query = select(SubscriptionRow.id, SubscriptionRow.revision).where(
             SubscriptionRow.trigger_id == trigger_id, _STARTABLE
         )
-        async with self._sessions() as session:
-            return {row.id: row.revision for row in await session.execute(query)}
+        async with self.engine.connect() as connection:  # on every start's path: no ORM session
+            return {row.id: row.revision for row in await connection.execute(query)}
 
     @_completes_when_cancelled
     async def record_failure(

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable
 from datetime import timedelta
 
+import asyncpg
 from sqlalchemy import text
 
 from event_triggers.config import Settings
@@ -13,6 +14,7 @@ from event_triggers.destinations.http import HTTP
 from event_triggers.models import SubscriptionFields
 from event_triggers.security.secret_box import generate_key
 from event_triggers.store import Store
+from tests.conftest import POSTGRES_ADMIN_DSN
 
 
 def key_setting(*entries: tuple[str, bytes]) -> str:
@@ -132,5 +134,32 @@ async def test_subscription_names_are_read_by_the_database(
             ("s1", 'say "hi" \\ there'),
             ("s0", "first"),
         ]
+    finally:
+        await store.close()
+
+
+async def test_a_connection_the_server_dropped_is_replaced_before_a_read(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """A database server may close pooled connections (a restart, a proxy's idle timeout): the next
+    read still answers. SQLite has no server to drop them (its connections are not pinged)."""
+    store = await Store.open(make_settings(database_url=database_url))
+    try:
+        await store.add_subscription(
+            subscription_id="s1", fields=bearer_subscription("tok"), signing_secret="whsec_dGVzdA=="
+        )
+        assert await store.startable_revisions(trigger_id="idn:identity-created") == {"s1": 1}
+        if store.engine.dialect.name == "postgresql":
+            admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+            try:
+                dropped = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                    store.engine.url.database,
+                )
+            finally:
+                await admin.close()
+            assert dropped >= 1
+        assert await store.startable_revisions(trigger_id="idn:identity-created") == {"s1": 1}
+        assert (await store.get_subscription("s1")) is not None
     finally:
         await store.close()
