@@ -9,6 +9,9 @@
 * Where the time goes: the dev server's own mean time in the two RPCs every SYNC invocation makes (its
   ``service_latency`` metric, frontend and history service) and the CPU per invocation of the API
   process and of the dev server, over the interleaved requests.
+* The floor: the same start-and-wait round trip built from the SDK's defaults and nothing of the
+  product's (``bench.floor``, its own process, same dev server and subscriber), against direct POSTs
+  interleaved with it: what no change of ours can go below on this machine.
 
 The API runs as its own process (``event-triggers api``, with its embedded worker, as deployed); the
 subscriber and this client share this process; Temporal is a throwaway dev server. All on loopback.
@@ -28,8 +31,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -145,6 +149,42 @@ async def server_rpc_totals(metrics_url: str) -> dict[tuple[str, str], list[floa
     return totals
 
 
+def log_tail(log: Path) -> str:
+    return log.read_text()[-2000:]
+
+
+@asynccontextmanager
+async def served_process(
+    arguments: list[str], *, port: int, log: Path, environment: Mapping[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``python -m ARGUMENTS`` in its own process serving HTTP on ``port``, and a client for it once its
+    ``GET /health`` answers; terminated on exit."""
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", *arguments),
+            env=environment,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+            async def healthy() -> bool:
+                if process.returncode is not None:
+                    raise RuntimeError(f"{arguments[0]} exited: {log_tail(log)}")
+                try:
+                    return (await client.get("/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(healthy, timeout=120)  # a loaded machine imports slowly
+            yield client
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+
 @asynccontextmanager
 async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """``event-triggers api`` in its own process, and a client holding a token with every scope."""
@@ -153,13 +193,12 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         credentials = await create_client(store=store, name="bench", scopes=sorted(SCOPES))
     finally:
         await store.close()
-    base_url = f"http://127.0.0.1:{settings.api_port}"
     values = {
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TASK_QUEUE": settings.task_queue,
         "DATA_DIR": str(settings.data_dir),
         "API_PORT": str(settings.api_port),
-        "PUBLIC_BASE_URL": base_url,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{settings.api_port}",
         "DESTINATION_ALLOWLIST": json.dumps(settings.destination_allowlist),
     }
     environment = {
@@ -167,44 +206,41 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         **TEST_KEY_ENVIRONMENT,  # the keys bench_settings gave this process
         **{f"EVENT_TRIGGERS_{key}": value for key, value in values.items()},
     }
-    log = settings.data_dir / "api.log"
-    with log.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "event_triggers.cli",
-            "api",
-            env=environment,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log_file,
+    async with served_process(
+        ["event_triggers.cli", "api"],
+        port=settings.api_port,
+        log=settings.data_dir / "api.log",
+        environment=environment,
+    ) as api:
+        token = await api.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret,
+            },
         )
-    try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        token.raise_for_status()
+        api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield api
 
-            async def healthy() -> bool:
-                if process.returncode is not None:
-                    raise RuntimeError(f"event-triggers api exited: {log.read_text()[-2000:]}")
-                try:
-                    return (await api.get("/health")).status_code == 200
-                except httpx.TransportError:
-                    return False
 
-            await wait_until(healthy, timeout=120)  # a loaded machine imports slowly
-            token = await api.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": credentials.client_id,
-                    "client_secret": credentials.client_secret,
-                },
-            )
-            token.raise_for_status()
-            api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-            yield api
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=30)
+def floor_process(settings: Settings, subscriber_url: str) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """``bench.floor`` in its own process, on the same dev server and subscriber as the API."""
+    port = free_port()
+    return served_process(
+        ["bench.floor", str(port), settings.temporal_address, subscriber_url],
+        port=port,
+        log=settings.data_dir / "floor.log",
+    )
+
+
+async def floor_round_trip(floor: httpx.AsyncClient, body: dict[str, Any]) -> float:
+    began = time.perf_counter()
+    response = await floor.post("/start", json=body)
+    elapsed = time.perf_counter() - began
+    response.raise_for_status()
+    return elapsed
 
 
 async def main(samples: int) -> None:
@@ -244,10 +280,17 @@ async def main(samples: int) -> None:
                 )
                 for _ in range(samples)
             ]
+            async with floor_process(settings, subscriber.url(sync_path)) as floor_api:
+                for _ in range(WARM_UP):
+                    await floor_round_trip(floor_api, body)
+                floor, floor_bare = [], []
+                for _ in range(samples):  # its own direct POSTs, interleaved as above
+                    floor.append(await floor_round_trip(floor_api, body))
+                    floor_bare.append(await direct_post(direct, subscriber.url(sync_path), body))
 
-    def added(measured: list[float], fraction: float) -> float:
-        """Milliseconds the product adds at this percentile over the direct POST."""
-        return (percentile(measured, fraction) - percentile(bare, fraction)) * 1000
+    def added(measured: list[float], fraction: float, direct: list[float] = bare) -> float:
+        """Milliseconds added at this percentile over the direct POSTs interleaved with ``measured``."""
+        return (percentile(measured, fraction) - percentile(direct, fraction)) * 1000
 
     print(f"SYNC through the API (start + GET waitSeconds): {describe_ms(through_api)}")
     print(f"SYNC start?waitSeconds (one call):              {describe_ms(waited)}")
@@ -257,6 +300,11 @@ async def main(samples: int) -> None:
             f"added by the product, {label + ':':<26}p50 {added(measured, 0.5):6.1f} ms   "
             f"p99 {added(measured, 0.99):6.1f} ms"
         )
+    print(f"the floor, SDK defaults only (bench.floor):     {describe_ms(floor)}")
+    print(
+        f"added by the floor over its direct POSTs:        p50 {added(floor, 0.5, floor_bare):6.1f} ms   "
+        f"p99 {added(floor, 0.99, floor_bare):6.1f} ms"
+    )
     print(f"callback -> result visible via GET:              {describe_ms(callbacks)}")
 
     def server_mean_ms(service: str, operation: str) -> float:
@@ -277,6 +325,8 @@ async def main(samples: int) -> None:
             "callback_visible_p99_ms": percentile(callbacks, 0.99) * 1000,
             "start_and_wait_added_p50_ms": added(waited, 0.5),
             "start_and_wait_added_p99_ms": added(waited, 0.99),
+            "floor_added_p50_ms": added(floor, 0.5, floor_bare),
+            "floor_added_p99_ms": added(floor, 0.99, floor_bare),
             "server_start_ms": server_mean_ms("frontend", "StartWorkflowExecution"),
             "server_task_completed_ms": server_mean_ms("frontend", "RespondWorkflowTaskCompleted"),
             "api_cpu_per_invocation_ms": api_cpu,
