@@ -56,7 +56,7 @@ from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.temporal import exit_process
-from tests.conftest import TEST_KEY_ENVIRONMENT, free_port, wait_until
+from tests.conftest import TEST_KEY_ENVIRONMENT, access_token, free_port, wait_until
 from tests.subscriber import Reply, Subscriber
 
 SYNC_TRIGGER = "idn:access-request-dynamic-approver"
@@ -212,16 +212,7 @@ async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         log=settings.data_dir / "api.log",
         environment=environment,
     ) as api:
-        token = await api.post(
-            "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-            },
-        )
-        token.raise_for_status()
-        api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        api.headers["Authorization"] = f"Bearer {await access_token(api, credentials)}"
         yield api
 
 

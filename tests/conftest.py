@@ -22,7 +22,7 @@ from activities.subscription_reader import SubscriptionReader
 from api.main import create_app
 from api.state import AppState
 from event_triggers.catalog import load_catalog
-from event_triggers.clients import create_client
+from event_triggers.clients import NewClient, create_client
 from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryResources
 from event_triggers.keys import PAYLOAD_ENCRYPTION_KEYS, generate_keys, load_server_key
@@ -111,6 +111,20 @@ async def subscriber() -> AsyncIterator[Subscriber]:
     """A real HTTP subscriber on loopback, one per test module (each test uses its own paths)."""
     async with Subscriber() as running:
         yield running
+
+
+async def access_token(http: httpx.AsyncClient, client: NewClient) -> str:
+    """The client's access token from ``POST /oauth/token`` (client credentials) on ``http``'s API."""
+    response = await http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 @asynccontextmanager
@@ -240,16 +254,7 @@ class RunningApi:
         """A real access token: a client created in the store, then POST /oauth/token."""
         client = await create_client(store=self.state.store, name="test", scopes=list(scopes or SCOPES))
         async with httpx.AsyncClient(base_url=self.base_url) as http:
-            response = await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client.client_id,
-                    "client_secret": client.client_secret,
-                },
-            )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
+            return await access_token(http, client)
 
     async def client(self, *scopes: str) -> httpx.AsyncClient:
         """An HTTP client carrying a token with ``scopes`` (default: every scope)."""

@@ -28,7 +28,14 @@ from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import SCOPES
 from event_triggers.store import Store
-from tests.conftest import TEST_KEY_ENVIRONMENT, TEST_KEYS, free_port, module_settings, wait_until
+from tests.conftest import (
+    TEST_KEY_ENVIRONMENT,
+    TEST_KEYS,
+    access_token,
+    free_port,
+    module_settings,
+    wait_until,
+)
 
 EXAMPLES_PER_OPERATION = 55
 MIN_REQUESTS = 1000
@@ -87,16 +94,8 @@ async def fuzzed_api(
                     return False
 
             await wait_until(healthy, timeout=90, interval=0.2)
-            token = await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client.client_id,
-                    "client_secret": client.client_secret,
-                },
-            )
-        token.raise_for_status()
-        yield FuzzedApi(base_url, {"Authorization": f"Bearer {token.json()['access_token']}"}, log)
+            token = await access_token(http, client)
+        yield FuzzedApi(base_url, {"Authorization": f"Bearer {token}"}, log)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=30)
