@@ -6,13 +6,14 @@ number of producer requests in flight, each arm on a fresh dev server and store.
 slower per delivery than as many separate events. Figures are printed, not asserted; the last line is a
 JSON object of them.
 
-    python -m bench.fanout [S] [--deliveries N]    # default S = 50
+    python -m bench.fanout [S] [--deliveries N] [--runs R]    # default S = 50; R pairs, their medians
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -60,23 +61,36 @@ async def measure(*, subscriptions: int, events: int) -> Rate:
         return await deliveries(environment, subscriptions=subscriptions, events=events)
 
 
-async def main(subscriptions: int, total: int) -> None:
+async def main(subscriptions: int, total: int, *, runs: int) -> None:
     events = max(1, total // subscriptions)
     count = events * subscriptions
     print(f"{count} deliveries: {events} events x {subscriptions} subscriptions vs {count} events x 1")
-    fanout = await measure(subscriptions=subscriptions, events=events)
-    print(f"fan-out  ({events} events to {subscriptions} subscriptions each): {fanout}", flush=True)
-    separate = await measure(subscriptions=1, events=count)
-    print(f"separate ({count} events to 1 subscription):{' ' * 12}{separate}", flush=True)
-    ratio = fanout.per_s / separate.per_s
-    print(f"ratio fan-out / separate: {ratio:.2f}")
+    fanouts, separates, ratios = [], [], []
+    for run_number in range(1, runs + 1):  # the arms alternate, so the machine's drift hits both alike
+        fanout = await measure(subscriptions=subscriptions, events=events)
+        print(f"run {run_number}: fan-out  ({events} events to {subscriptions} subscriptions each): {fanout}")
+        separate = await measure(subscriptions=1, events=count)
+        ratios.append(fanout.per_s / separate.per_s)
+        print(
+            f"run {run_number}: separate ({count} events to 1 subscription):{' ' * 12}{separate}   "
+            f"ratio {ratios[-1]:.2f}",
+            flush=True,
+        )
+        fanouts.append(fanout.per_s)
+        separates.append(separate.per_s)
+    print(
+        f"median of {runs}: fan-out {statistics.median(fanouts):.1f}, separate "
+        f"{statistics.median(separates):.1f} deliveries/s, ratio {statistics.median(ratios):.2f} "
+        f"(ratios {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+    )
     print_figures(
         {
             "subscriptions": subscriptions,
-            "fanout_per_s": fanout.per_s,
-            "separate_per_s": separate.per_s,
-            "ratio": ratio,
+            "fanout_per_s": statistics.median(fanouts),
+            "separate_per_s": statistics.median(separates),
+            "ratio": statistics.median(ratios),
             "deliveries": count,
+            "runs": runs,
         }
     )
 
@@ -87,6 +101,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("subscriptions", nargs="?", type=int, default=50, help="subscriptions (default 50)")
     parser.add_argument("--deliveries", type=int, default=2000, help="deliveries per arm (default 2000)")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="fan-out/separate pairs; figures are their medians (default 1)"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.subscriptions, arguments.deliveries))
+    asyncio.run(main(arguments.subscriptions, arguments.deliveries, runs=arguments.runs))
     exit_process(0)
