@@ -107,7 +107,8 @@ async def start_and_wait(api: httpx.AsyncClient, payload: dict[str, Any]) -> flo
     return elapsed
 
 
-async def direct_post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> float:
+async def timed_post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> float:
+    """Seconds one POST of ``payload`` takes: to the subscriber directly, or to the floor's route."""
     began = time.perf_counter()
     response = await client.post(url, json=payload)
     elapsed = time.perf_counter() - began
@@ -226,14 +227,6 @@ def floor_process(settings: Settings, subscriber_url: str) -> AbstractAsyncConte
     )
 
 
-async def floor_round_trip(floor: httpx.AsyncClient, body: dict[str, Any]) -> float:
-    began = time.perf_counter()
-    response = await floor.post("/start", json=body)
-    elapsed = time.perf_counter() - began
-    response.raise_for_status()
-    return elapsed
-
-
 async def main(samples: int) -> None:
     catalog = load_catalog()
     sync_trigger, async_trigger = catalog.require(SYNC_TRIGGER), catalog.require(ASYNC_TRIGGER)
@@ -250,7 +243,7 @@ async def main(samples: int) -> None:
             for _ in range(WARM_UP):
                 await sync_round_trip(api, sync_trigger.example_input)
                 await start_and_wait(api, sync_trigger.example_input)
-                await direct_post(direct, subscriber.url(sync_path), body)
+                await timed_post(direct, subscriber.url(sync_path), body)
             processes = child_process("event_triggers.cli"), dev_server_process()  # the API, Temporal
             cpu_before = [cpu_seconds(process) for process in processes]
             rpcs_before = await server_rpc_totals(metrics_url)
@@ -258,7 +251,7 @@ async def main(samples: int) -> None:
             for _ in range(samples):  # interleaved, so all three see the same machine load
                 through_api.append(await sync_round_trip(api, sync_trigger.example_input))
                 waited.append(await start_and_wait(api, sync_trigger.example_input))
-                bare.append(await direct_post(direct, subscriber.url(sync_path), body))
+                bare.append(await timed_post(direct, subscriber.url(sync_path), body))
             rpcs = await server_rpc_totals(metrics_url)
             invocations = 2 * samples
             api_cpu, server_cpu = (
@@ -273,11 +266,11 @@ async def main(samples: int) -> None:
             ]
             async with floor_process(settings, subscriber.url(sync_path)) as floor_api:
                 for _ in range(WARM_UP):
-                    await floor_round_trip(floor_api, body)
+                    await timed_post(floor_api, "/start", body)
                 floor, floor_bare = [], []
                 for _ in range(samples):  # its own direct POSTs, interleaved as above
-                    floor.append(await floor_round_trip(floor_api, body))
-                    floor_bare.append(await direct_post(direct, subscriber.url(sync_path), body))
+                    floor.append(await timed_post(floor_api, "/start", body))
+                    floor_bare.append(await timed_post(direct, subscriber.url(sync_path), body))
 
     def added(measured: list[float], fraction: float, direct: list[float] = bare) -> float:
         """Milliseconds added at this percentile over the direct POSTs interleaved with ``measured``."""
