@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -29,7 +30,9 @@ class EagerStartSlots(CustomSlotSupplier):
     """A fixed number of workflow task slots where waiting starts go before pollers.
 
     The SDK calls ``try_reserve_slot``, ``mark_slot_used`` and ``release_slot`` from its own threads, so
-    the counts are guarded by a lock and waiters are woken on the event loop thread."""
+    the counts are guarded by a lock and waiters are woken on the event loop thread: in arrival order, only
+    as many as there are free slots (a burst keeps up to ``max_concurrent_starts`` starts waiting; waking
+    all of them at every release cost 50-100 futile wake-ups per delivery)."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
@@ -45,7 +48,8 @@ class EagerStartSlots(CustomSlotSupplier):
         self.eager_refused = 0
         """Eager starts that found none (Temporal queued their first workflow task for a poller)."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._freed = asyncio.Event()
+        self._start_waiters: deque[asyncio.Future[None]] = deque()
+        self._poll_waiters: deque[asyncio.Future[None]] = deque()
 
     @contextlib.asynccontextmanager
     async def start_turn(self, *, wait: timedelta) -> AsyncIterator[None]:
@@ -59,7 +63,7 @@ class EagerStartSlots(CustomSlotSupplier):
             try:
                 async with asyncio.timeout(wait.total_seconds()):
                     while not (admitted := self._admit_start()) and self._slot_will_free():
-                        await self._next_release()
+                        await self._next_release(self._start_waiters)
             except TimeoutError:
                 pass
             finally:
@@ -92,7 +96,7 @@ class EagerStartSlots(CustomSlotSupplier):
                 if self._waiting_starts == 0 and self._used + self._starting < self._capacity:
                     self._used += 1
                     return SlotPermit()
-            await self._next_release()
+            await self._next_release(self._poll_waiters)
 
     def try_reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit | None:
         """An eager start's slot (an admitted start's is free by construction)."""
@@ -115,12 +119,18 @@ class EagerStartSlots(CustomSlotSupplier):
                 self._working -= 1
         self._wake()
 
-    async def _next_release(self) -> None:
-        self._freed.clear()
-        await self._freed.wait()
+    async def _next_release(self, waiters: deque[asyncio.Future[None]]) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # woken, then cancelled: the wake goes on
+                self._wake_waiters()
+            raise
 
     def _wake(self) -> None:
-        """Wake every waiter on the event loop's thread, whichever thread released the slot."""
+        """Wake the waiters a release lets in, on the event loop's thread, whichever thread released."""
         loop = self._loop
         if loop is None:
             return
@@ -129,7 +139,28 @@ class EagerStartSlots(CustomSlotSupplier):
         except RuntimeError:
             running = None
         if running is loop:
-            self._freed.set()
+            self._wake_waiters()
         else:
             with contextlib.suppress(RuntimeError):  # the loop closed: the process is stopping
-                loop.call_soon_threadsafe(self._freed.set)
+                loop.call_soon_threadsafe(self._wake_waiters)
+
+    def _wake_waiters(self) -> None:
+        """Starts first, one per free slot (all of them once no slot will free: they go ahead without
+        one); pollers only with slots left over and no start queued. A woken waiter checks again."""
+        with self._lock:
+            free = self._capacity - self._used - self._starting
+            stuck = not self._slot_will_free()
+        woken = _wake_first(self._start_waiters, len(self._start_waiters) if stuck else free)
+        if not self._start_waiters:
+            _wake_first(self._poll_waiters, free - woken)
+
+
+def _wake_first(waiters: deque[asyncio.Future[None]], count: int) -> int:
+    """Wake up to ``count`` of ``waiters`` in arrival order (skipping those that left); how many woke."""
+    woken = 0
+    while woken < count and waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            woken += 1
+    return woken

@@ -109,6 +109,64 @@ async def test_a_slot_released_on_another_thread_wakes_the_waiting_start() -> No
     await asyncio.wait_for(waiting, 5)
 
 
+async def wait_in_turn(
+    slots: EagerStartSlots, admitted: list[int], number: int, leave: asyncio.Event
+) -> None:
+    """A start that records its admission and takes its eager slot, whose task runs until ``leave``."""
+    async with slots.start_turn(wait=LONG):
+        admitted.append(number)
+        take_for_a_task(slots)
+    await leave.wait()
+    task_finished(slots)
+
+
+async def test_a_release_wakes_one_waiting_start_per_freed_slot_in_arrival_order() -> None:
+    """A fan-out keeps many starts waiting: a release lets in as many as it frees slots, the longest
+    waiting first, and the others stay asleep (waking all of them at every release cost CPU per
+    delivery that grew with the fan-out)."""
+    slots = EagerStartSlots(2)
+    take_for_a_task(slots)
+    take_for_a_task(slots)
+    admitted: list[int] = []
+    leave = asyncio.Event()
+    waiting = [asyncio.create_task(wait_in_turn(slots, admitted, number, leave)) for number in range(20)]
+    await settle()
+    checks = 0
+    admit_start = slots._admit_start
+
+    def counted_admit_start() -> bool:
+        nonlocal checks
+        checks += 1
+        return admit_start()
+
+    slots._admit_start = counted_admit_start  # type: ignore[method-assign]
+    task_finished(slots)
+    await settle()
+    assert (admitted, checks) == ([0], 1), "one slot freed: one start woke, and it was the first"
+    task_finished(slots)
+    await settle()
+    assert (admitted, checks) == ([0, 1], 2)
+    leave.set()
+    await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert admitted == list(range(20))
+
+
+async def test_a_woken_start_that_is_cancelled_passes_its_slot_on() -> None:
+    slots = EagerStartSlots(2)
+    take_for_a_task(slots)
+    take_for_a_task(slots)  # still running below: a slot will free, so the starts keep waiting
+    admitted: list[int] = []
+    leave = asyncio.Event()
+    first, second = (asyncio.create_task(wait_in_turn(slots, admitted, number, leave)) for number in range(2))
+    await settle()
+    task_finished(slots)  # on this thread: the first start's wake is set now, before it runs
+    first.cancel()
+    await settle()
+    assert first.cancelled() and admitted == [1], "the freed slot went to the next start"
+    leave.set()
+    await asyncio.wait_for(second, 5)
+
+
 SLOTS = 10
 EVENTS = 24
 
