@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
 
+from event_triggers import clients
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import (
     INVOCATIONS_CREATE,
@@ -16,6 +19,7 @@ from event_triggers.security.client_credentials import (
     SUBSCRIPTIONS_READ,
     issue_token,
 )
+from event_triggers.store import Store
 from tests.conftest import RunningApi
 from tests.worker_process import process_environment
 
@@ -32,6 +36,38 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+async def test_secrets_are_hashed_and_checked_off_the_event_loop(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2 takes tens of milliseconds: on the event loop it would stall every request, delivery and
+    workflow activation of the process, once per token request."""
+    threads: list[int] = []
+
+    def recording(function: Callable[..., object]) -> Callable[..., object]:
+        def run(*args: object) -> object:
+            threads.append(threading.get_ident())
+            return function(*args)
+
+        return run
+
+    monkeypatch.setattr(clients, "hash_client_secret", recording(clients.hash_client_secret))
+    monkeypatch.setattr(clients, "verify_client_secret", recording(clients.verify_client_secret))
+    store = await Store.open(settings)
+    try:
+        created = await clients.create_client(store=store, name="ci", scopes=[SUBSCRIPTIONS_READ])
+        issued = await clients.issue_client_token(
+            store=store,
+            settings=settings,
+            client_id=created.client_id,
+            client_secret=created.client_secret,
+            requested_scope=None,
+        )
+    finally:
+        await store.close()
+    assert issued.scope == SUBSCRIPTIONS_READ
+    assert len(threads) == 2 and threading.get_ident() not in threads
 
 
 async def test_token_by_form_and_basic_and_wrong_secret(running_api: RunningApi) -> None:

@@ -2,6 +2,7 @@ import time
 
 import jwt
 import pytest
+from argon2 import PasswordHasher
 
 from event_triggers.errors import InvalidField, Unauthorized
 from event_triggers.security.client_credentials import (
@@ -51,6 +52,14 @@ def test_secret_hash_is_salted_and_verifies():
     assert verify_client_secret(secret, hashed)
     assert not verify_client_secret(secret + "x", hashed)
     assert not verify_client_secret(secret, "not a hash")
+
+
+def test_secret_hash_is_owasp_minimum_argon2id_and_older_parameters_still_verify():
+    secret = generate_client_secret()
+    assert hash_client_secret(secret).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    made_before = PasswordHasher().hash(secret)  # argon2-cffi's defaults, as stores of earlier versions hold
+    assert verify_client_secret(secret, made_before)
+    assert not verify_client_secret(secret + "x", made_before)
 
 
 def test_issue_and_decode():
