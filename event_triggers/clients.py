@@ -20,6 +20,7 @@ from event_triggers.security.client_credentials import (
     has_scope,
     hash_client_secret,
     issue_token,
+    secret_hash_is_outdated,
     verify_client_secret,
 )
 from event_triggers.store import Store
@@ -76,10 +77,17 @@ async def issue_client_token(
     """Client credentials grant: the token carries the requested scopes (default: all the client has).
 
     The secret is checked on a thread (Argon2 releases the GIL): on the event loop it would stall every
-    request, delivery and workflow activation of the process for the length of the hash."""
+    request, delivery and workflow activation of the process for the length of the hash. A hash made with
+    older parameters is replaced by one with today's once the secret has matched it."""
     client = await store.get_client(client_id)
-    if client is None or not await asyncio.to_thread(verify_client_secret, client_secret, client.secret_hash):
+    stored_hash = None if client is None else client.secret_hash
+    matched = await asyncio.to_thread(verify_client_secret, client_secret, stored_hash)
+    if client is None or not matched:
         raise Unauthorized("invalid_client: unknown client or wrong secret")
+    if secret_hash_is_outdated(client.secret_hash):
+        await store.replace_client_secret_hash(
+            client_id=client_id, secret_hash=await asyncio.to_thread(hash_client_secret, client_secret)
+        )
     granted = set(client.scopes)
     scopes = set(requested_scope.split()) if requested_scope else granted
     if not scopes <= granted:

@@ -563,6 +563,13 @@ class Store:
             return await session.get(ApiClientRow, client_id)
 
     @_completes_when_cancelled
+    async def replace_client_secret_hash(self, *, client_id: str, secret_hash: str) -> None:
+        async with self._sessions.begin() as session:
+            row = await session.get(ApiClientRow, client_id)
+            if row is not None:
+                row.secret_hash = secret_hash
+
+    @_completes_when_cancelled
     async def list_clients(self) -> list[ApiClientRow]:
         async with self._sessions() as session:
             return list((await session.scalars(select(ApiClientRow).order_by(ApiClientRow.created))).all())

@@ -10,14 +10,17 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from event_triggers import clients
 from event_triggers.config import Settings
+from event_triggers.errors import Unauthorized
 from event_triggers.security.client_credentials import (
     INVOCATIONS_CREATE,
     SUBSCRIPTIONS_MANAGE,
     SUBSCRIPTIONS_READ,
     issue_token,
+    verify_client_secret,
 )
 from event_triggers.store import Store
 from tests.conftest import RunningApi
@@ -68,6 +71,63 @@ async def test_secrets_are_hashed_and_checked_off_the_event_loop(
         await store.close()
     assert issued.scope == SUBSCRIPTIONS_READ
     assert len(threads) == 2 and threading.get_ident() not in threads
+
+
+async def test_an_older_hash_is_replaced_once_its_secret_matches(settings: Settings) -> None:
+    """Stores of earlier versions hold hashes at argon2-cffi's defaults (~160 ms per check): the first
+    token request with the right secret leaves today's parameters behind; a wrong secret changes nothing."""
+    store = await Store.open(settings)
+    try:
+        created = await clients.create_client(store=store, name="old", scopes=[SUBSCRIPTIONS_READ])
+        made_before = PasswordHasher().hash(created.client_secret)
+        await store.replace_client_secret_hash(client_id=created.client_id, secret_hash=made_before)
+
+        async def token_with(secret: str) -> clients.IssuedToken:
+            return await clients.issue_client_token(
+                store=store,
+                settings=settings,
+                client_id=created.client_id,
+                client_secret=secret,
+                requested_scope=None,
+            )
+
+        with pytest.raises(Unauthorized):
+            await token_with("wrong")
+        row = await store.get_client(created.client_id)
+        assert row is not None and row.secret_hash == made_before
+        assert (await token_with(created.client_secret)).scope == SUBSCRIPTIONS_READ
+        row = await store.get_client(created.client_id)
+    finally:
+        await store.close()
+    assert row is not None and row.secret_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert verify_client_secret(created.client_secret, row.secret_hash)
+
+
+async def test_an_unknown_client_id_costs_a_hash_check_like_a_wrong_secret(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answering an unknown id without hashing would tell by the time which client ids exist."""
+    checked: list[str | None] = []
+
+    def recording(secret: str, hashed: str | None) -> bool:
+        checked.append(hashed)
+        return verify_client_secret(secret, hashed)
+
+    monkeypatch.setattr(clients, "verify_client_secret", recording)
+    store = await Store.open(settings)
+    try:
+        with pytest.raises(Unauthorized, match="invalid_client"):
+            await clients.issue_client_token(
+                store=store,
+                settings=settings,
+                client_id="no-such-client",
+                client_secret="anything",
+                requested_scope=None,
+            )
+    finally:
+        await store.close()
+    assert checked == [None]
+    assert not verify_client_secret("anything", None)
 
 
 async def test_token_by_form_and_basic_and_wrong_secret(running_api: RunningApi) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Collection
@@ -67,11 +68,24 @@ def hash_client_secret(secret: str) -> str:
     return _hasher.hash(secret)
 
 
-def verify_client_secret(secret: str, hashed: str) -> bool:
+def verify_client_secret(secret: str, hashed: str | None) -> bool:
+    """Whether ``secret`` matches ``hashed``. ``None`` (no such client) is checked against a hash no
+    secret matches, so a token request for an unknown client id takes as long as one with a wrong
+    secret: the time tells nothing about which client ids exist."""
     try:
-        return _hasher.verify(hashed, secret)
+        return _hasher.verify(hashed or _unknown_client_hash(), secret)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def secret_hash_is_outdated(hashed: str) -> bool:
+    """Made with other parameters than today's: to be rehashed at the next successful check."""
+    return _hasher.check_needs_rehash(hashed)
+
+
+@functools.cache
+def _unknown_client_hash() -> str:
+    return _hasher.hash(secrets.token_hex(32))
 
 
 def _check_signing_key(signing_key: bytes) -> None:
