@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from event_triggers.config import Settings, get_settings
-from event_triggers.errors import DomainError
+from event_triggers.errors import DomainError, SchemaNotReady
 from event_triggers.lifeline import exit_when_orphaned
 
 DATA_DIR_HELP = (
@@ -249,9 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from event_triggers.migrations import SchemaNotReady
     from event_triggers.startup import SettingsError
-    from event_triggers.temporal import exit_process
 
     args = build_parser().parse_args(argv)
     try:
@@ -264,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     if argv is None:
+        from event_triggers.temporal import exit_process  # not before: --help and keys need no Temporal
+
         exit_process(code)
     sys.exit(code)
 

@@ -62,3 +62,8 @@ class Unavailable(DomainError):
     def __init__(self, message: str, retry_after: int = 1, *, causes: Sequence[str] = ()) -> None:
         super().__init__(message, causes=causes)
         self.retry_after = retry_after
+
+
+class SchemaNotReady(RuntimeError):
+    """The database's schema is not the one this code needs, and ``event-triggers setup`` did not fix it
+    (a process stops on it, naming the command; not a request's error)."""

@@ -9,15 +9,17 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from event_triggers.config import Settings
 from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import InvocationStatus
-from event_triggers.invocations.context import InvocationContext
 from event_triggers.replay_models import DEFAULT_STATUSES, Replay, ReplayStatus
+
+if TYPE_CHECKING:  # the Temporal client, store and catalog load only for the commands that run
+    from event_triggers.invocations.context import InvocationContext
 
 WAIT_INTERVAL = 1.0
 """How often ``replay --wait`` reads the replay's progress (seconds)."""
@@ -26,6 +28,7 @@ WAIT_INTERVAL = 1.0
 @asynccontextmanager
 async def invocation_context(settings: Settings) -> AsyncIterator[InvocationContext]:
     from event_triggers.catalog import load_catalog
+    from event_triggers.invocations.context import InvocationContext
     from event_triggers.keys import load_server_key
     from event_triggers.store import Store
     from event_triggers.subscription_reads import SubscriptionReads

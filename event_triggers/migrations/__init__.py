@@ -24,6 +24,8 @@ from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from event_triggers.errors import SchemaNotReady
+
 SCRIPTS = Path(__file__).parent
 BASELINE = "0001"
 """The schema ``create_all`` made before migrations existed: such a database is stamped with it first."""
@@ -32,10 +34,6 @@ ADVISORY_LOCK_ID = 7_314_628_913
 POLL_INTERVAL = 0.5
 
 logger = logging.getLogger(__name__)
-
-
-class SchemaNotReady(RuntimeError):
-    """The database's schema is not the one this code needs, and ``event-triggers setup`` did not fix it."""
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
