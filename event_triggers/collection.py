@@ -28,6 +28,12 @@ MAX_LIMIT = 250
 DEFAULT_LIMIT = MAX_LIMIT
 MAX_CONJUNCTIONS = 64
 """Expanding `(a or b) and (c or d) ...` doubles the terms each time; cap it rather than exhaust memory."""
+MAX_EXPRESSION_LENGTH = 16 * 1024
+"""Characters of `filters` or `sorters`: room for an `in` list of a few hundred ids, no more."""
+MAX_PARENTHESES_DEPTH = 32
+"""Parentheses open at once; the parser recurses on each, so a bound keeps it off Python's stack limit."""
+MAX_NUMBER_LENGTH = 64
+"""Characters of a number: Python refuses integers over 4300 digits, and no field needs a tenth of that."""
 
 _TOKEN_PATTERN = re.compile(
     r"""
@@ -113,6 +119,13 @@ def _filter_error(reason: str) -> InvalidField:
     return InvalidField("filters", reason)
 
 
+def _check_length(field: str, expression: str) -> None:
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise InvalidField(
+            field, f"is {len(expression)} characters long, over the limit of {MAX_EXPRESSION_LENGTH}"
+        )
+
+
 def _tokenize(expression: str) -> list[_Token]:
     tokens = []
     for found in _TOKEN_PATTERN.finditer(expression):
@@ -134,6 +147,7 @@ class _FilterParser:
         self.tokens = _tokenize(expression)
         self.end = _Token("end", "", len(expression))
         self.index = 0
+        self.depth = 0
         self.allowed = allowed
 
     def parse(self) -> list[Conjunction]:
@@ -184,9 +198,17 @@ class _FilterParser:
             )
 
     def parse_operand(self) -> list[Conjunction]:
+        opening = self.peek()
         if self.accept("punctuation", "("):
+            self.depth += 1
+            if self.depth > MAX_PARENTHESES_DEPTH:
+                raise _filter_error(
+                    f"nests parentheses more than {MAX_PARENTHESES_DEPTH} deep "
+                    f"(at position {opening.position})"
+                )
             disjunction = self.parse_or()
             self.expect_punctuation(")")
+            self.depth -= 1
             return disjunction
         return [[self.parse_term()]]
 
@@ -227,6 +249,11 @@ class _FilterParser:
             self.index += 1
             return _STRING_ESCAPE.sub(r"\1", token.text[1:-1])
         if token.kind == "number":
+            if len(token.text) > MAX_NUMBER_LENGTH:
+                raise _filter_error(
+                    f"number at position {token.position} is {len(token.text)} characters long, "
+                    f"over the limit of {MAX_NUMBER_LENGTH}"
+                )
             self.index += 1
             is_integer = not any(marker in token.text for marker in ".eE")
             return int(token.text) if is_integer else float(token.text)
@@ -248,6 +275,7 @@ def parse_filter_terms(expr: str | None, *, allowed: FilterSpec) -> list[Conjunc
     """
     if expr is None or not expr.strip():
         return [[]]
+    _check_length("filters", expr)
     return _FilterParser(expr, allowed).parse()
 
 
@@ -270,6 +298,7 @@ def parse_sorters(expr: str | None, *, allowed: set[str]) -> SortOrder:
     """Parse `sorters` (`name,-created`: comma-separated, `-` for descending)."""
     if expr is None or not expr.strip():
         return []
+    _check_length("sorters", expr)
     order = []
     for entry in expr.split(","):
         name = entry.strip()
