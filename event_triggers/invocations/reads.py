@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,23 +51,30 @@ STATUS_FILTERS = {"triggerId": {"eq"}, "subscriptionId": {"eq"}}
 STATUS_SORTERS = {"triggerId", "subscriptionName", "created", "completed"}
 _FILTER_SEARCH_ATTRIBUTES = {"triggerId": TRIGGER_ID.name, "subscriptionId": SUBSCRIPTION_ID.name}
 _INVOCATIONS = f'WorkflowType = "{WORKFLOW_TYPE}"'
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 logger = logging.getLogger(__name__)
 
 
-async def describe_workflow(handle: WorkflowHandle[Any, Any], *, noun: str) -> WorkflowExecutionDescription:
-    """A workflow as Temporal describes it; an unknown id is 404 naming the ``noun`` (invocation, replay)."""
+async def describe_workflow(
+    handle: WorkflowHandle[Any, Any], *, noun: str, workflow_type: str
+) -> WorkflowExecutionDescription:
+    """A workflow of ``workflow_type`` as Temporal describes it; an unknown id, or the id of a workflow of
+    another type (a replay's read as an invocation), is 404 naming the ``noun`` (invocation, replay)."""
     try:
-        return await handle.describe()
+        description = await handle.describe()
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise NotFound(f"{noun} {handle.id} not found") from None
         raise Unavailable(f"cannot read {noun}: {exc.message}") from exc
+    if description.workflow_type != workflow_type:
+        raise NotFound(f"{noun} {handle.id} not found")
+    return description
 
 
 async def describe_invocation(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
     """The invocation's workflow as Temporal describes it; an unknown id is 404."""
-    return await describe_workflow(handle, noun="invocation")
+    return await describe_workflow(handle, noun="invocation", workflow_type=WORKFLOW_TYPE)
 
 
 def status_of(execution: WorkflowExecution) -> InvocationStatus:
@@ -177,6 +185,15 @@ def quoted(value: object) -> str:
     return f'"{text}"'
 
 
+def searched(value: object, *, field: str, subject: str = "the value") -> str:
+    """``value`` quoted for a List Filter, refusing control characters (400 naming ``field``): no id holds
+    one, and Temporal's SQL visibility fails on a NUL after seconds of retries instead of matching nothing."""
+    found = _CONTROL_CHARACTER.search(str(value))
+    if found:
+        raise InvalidField(field, f"{subject} contains the control character U+{ord(found.group()):04X}")
+    return quoted(value)
+
+
 async def _readable_memo(execution: WorkflowExecution) -> Mapping[str, Any]:
     """The memo, or nothing when this process cannot decode it (another payload key, a lost key):
     one unreadable invocation must not break the whole list."""
@@ -194,7 +211,9 @@ def visibility_query(filters: str | None) -> str:
         return _INVOCATIONS
     alternatives = [
         " AND ".join(
-            f"{_FILTER_SEARCH_ATTRIBUTES[term.field]} = {quoted(term.value)}" for term in conjunction
+            f"{_FILTER_SEARCH_ATTRIBUTES[term.field]} = "
+            + searched(term.value, field="filters", subject=f"the {term.field} value")
+            for term in conjunction
         )
         for conjunction in disjunction
     ]
@@ -214,9 +233,9 @@ def invocation_query(
     """
     terms = [_INVOCATIONS]
     if trigger_id is not None:
-        terms.append(f"{TRIGGER_ID.name} = {quoted(trigger_id)}")
+        terms.append(f"{TRIGGER_ID.name} = {searched(trigger_id, field='triggerId')}")
     if subscription_id is not None:
-        terms.append(f"{SUBSCRIPTION_ID.name} = {quoted(subscription_id)}")
+        terms.append(f"{SUBSCRIPTION_ID.name} = {searched(subscription_id, field='subscriptionId')}")
     if status is not None:
         terms.append(status_clause(status))
     return " AND ".join(terms)

@@ -22,7 +22,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from event_triggers.errors import Conflict, DomainError, InvalidField, NotFound, Unavailable
+from event_triggers.errors import Conflict, DomainError, InvalidField, Unavailable
 from event_triggers.invocation_models import InvocationStatus
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.reads import (
@@ -56,6 +56,16 @@ logger = logging.getLogger(__name__)
 
 def _visibility_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _in_utc(field: str, value: datetime) -> datetime:
+    """``value`` in UTC; 400 naming ``field`` for a time with no UTC date (0001-01-01T00:00:00+14:00)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidField(
+            field, f"{value.isoformat()} is out of range: its UTC time must fall in years 1 to 9999"
+        ) from None
 
 
 def replay_query(replay_filter: ReplayFilter) -> str:
@@ -114,6 +124,7 @@ async def start_replay(
     """Start a ``ReplayWorkflow`` over the finished invocations created in [from, to) with one of
     ``statuses``; ``total`` is how many visibility counts now."""
     checked = _checked_statuses(statuses)
+    created_from, created_to = _in_utc("from", created_from), _in_utc("to", created_to)
     if created_from >= created_to:
         raise InvalidField("from", "must be before to")
     await _check_scope(context, trigger_id=trigger_id, subscription_id=subscription_id)
@@ -157,9 +168,9 @@ def _replay_of(description: WorkflowExecutionDescription, memo: Mapping[str, Any
 
 async def get_replay(*, context: InvocationContext, replay_id: str) -> Replay:
     """Where a replay stands; 404 for an unknown id (an invocation's id included)."""
-    description = await describe_workflow(context.client.get_workflow_handle(replay_id), noun="replay")
-    if description.workflow_type != REPLAY_WORKFLOW_TYPE:
-        raise NotFound(f"replay {replay_id} not found")
+    description = await describe_workflow(
+        context.client.get_workflow_handle(replay_id), noun="replay", workflow_type=REPLAY_WORKFLOW_TYPE
+    )
     return _replay_of(description, await description.memo())
 
 
