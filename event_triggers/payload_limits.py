@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from event_triggers.errors import PayloadTooLarge, Unavailable
+from event_triggers.errors import InvalidField, PayloadTooLarge, Unavailable
 
 DEFAULT_BLOB_LIMIT = 2 * 1024 * 1024
 """Temporal's default ``limit.blobSize.error`` and ``limit.memoSize.error``."""
@@ -29,6 +29,33 @@ GRPC_MESSAGE_LIMIT = 4 * 1024 * 1024
 """The largest gRPC message a Temporal frontend accepts by default."""
 RESERVE = 64 * 1024
 """Room for what an invocation carries besides its event or answer: names, ids, URLs, encoding."""
+MAX_NESTING_DEPTH = 64
+"""Objects and arrays nested in one document (the catalog's deepest example nests 6). Deeper ones would
+fail where they are walked: pydantic serializes at most 254 levels (the data converter, the store), Python
+parses and validates about a thousand, and a filter's deep scan recurses through all of them."""
+
+
+def nesting_depth(value: object) -> int:
+    """How many objects and arrays are nested in ``value`` (0 for a scalar), counted level by level rather
+    than by recursion so any depth is measured; counting stops one level past ``MAX_NESTING_DEPTH``."""
+    depth, level = 0, [value]
+    while depth <= MAX_NESTING_DEPTH:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [
+            child for item in containers for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return depth
+
+
+def check_nesting(field: str, value: object) -> None:
+    """400 naming ``field`` when ``value`` nests objects and arrays deeper than ``MAX_NESTING_DEPTH``."""
+    if nesting_depth(value) > MAX_NESTING_DEPTH:
+        raise InvalidField(
+            field, f"nests objects and arrays more than {MAX_NESTING_DEPTH} levels deep, over the limit"
+        )
 
 
 def json_size(value: object) -> int:

@@ -344,5 +344,7 @@ async def check_filter(request: Request, session: ChangeSessionDep) -> ValidateF
         document = await request.json()
     except ValueError as exc:
         raise InvalidField("body", f"malformed JSON ({exc})") from None
+    except RecursionError:  # Python's parser recurses per level: about a thousand levels are too many
+        raise InvalidField("body", "nests objects and arrays too deep to parse") from None
     body = parse_wire(ValidateFilterRequest, document)
     return validate_filter(expression=body.filter, data=body.input)

@@ -13,6 +13,7 @@ from event_triggers.invocation_models import UPDATE_COMPLETE, Completion, Invoca
 from event_triggers.invocations.context import InvocationContext
 from event_triggers.invocations.reads import describe_invocation, status_of
 from event_triggers.metrics import counted_callback
+from event_triggers.payload_limits import check_nesting
 from event_triggers.security.invocation_secret import invocation_secret, secrets_equal
 from event_triggers.temporal import TRIGGER_ID
 
@@ -49,6 +50,7 @@ async def complete_invocation(
     if output is not None and error is not None:
         raise InvalidField("error", "cannot be sent together with output")
     # An answer Temporal could not carry would terminate the workflow: refuse it, the invocation waits on.
+    check_nesting("output", output)
     limits = await context.payload_limits.get()
     limits.check_document(
         "output" if output is not None else "error", output if output is not None else error

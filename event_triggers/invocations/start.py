@@ -41,7 +41,7 @@ from event_triggers.invocations import reads
 from event_triggers.invocations.context import InvocationContext, callback_url
 from event_triggers.metrics import timed_start
 from event_triggers.models import HttpDispatchMode, TriggerType, WireModel
-from event_triggers.payload_limits import PayloadLimits
+from event_triggers.payload_limits import PayloadLimits, check_nesting
 from event_triggers.security.invocation_secret import invocation_secret
 from event_triggers.store import Subscription
 from event_triggers.subscriptions import parse_response_deadline
@@ -170,6 +170,12 @@ def _checked_response_mode(
     return mode
 
 
+def _check_event_nesting(payload: dict[str, Any] | None, content_json: dict[str, Any]) -> None:
+    """Before anything walks the event (schema validation, filters, the data converter)."""
+    check_nesting("input", payload)
+    check_nesting("contentJson", content_json)
+
+
 async def _fan_out(
     context: InvocationContext,
     *,
@@ -285,6 +291,7 @@ async def start_invocations(
     returns the same invocations and starts nothing new.
     """
     trigger = context.catalog.require(trigger_id)
+    _check_event_nesting(payload, content_json)
     trigger.validate_input(payload)
     subscriptions = await context.subscriptions.startable_for_trigger(trigger_id)
     return await _fan_out(
@@ -344,6 +351,7 @@ async def start_test_invocations(
     Without ``payload`` the trigger's example input is sent; ``subscription_ids`` narrows the audience.
     """
     trigger = context.catalog.require(trigger_id)
+    _check_event_nesting(payload, content_json)
     if payload is None:
         payload = trigger.example_input
     else:
