@@ -47,7 +47,10 @@ class EncryptionCodec(PayloadCodec):
             if payload.metadata.get("encoding") != ENCRYPTED_ENCODING:
                 decoded.append(payload)
                 continue
-            key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode()
+            try:
+                key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode()
+            except UnicodeDecodeError:
+                raise DecryptionFailed(f"metadata {KEY_ID_METADATA} is not a key id (not UTF-8)") from None
             plaintext = self._ring.open(key_id, payload.data, associated_data=_ASSOCIATED_DATA)
             decoded.append(Payload.FromString(plaintext))
         return decoded
