@@ -20,6 +20,7 @@ from event_triggers.collection import DEFAULT_LIMIT, MAX_LIMIT, FilterSpec, appl
 from event_triggers.config import Settings
 from event_triggers.errors import UnsupportedMediaType
 from event_triggers.invocations.context import InvocationContext
+from event_triggers.models import check_json_document
 from event_triggers.security.client_credentials import (
     INVOCATION_STATUS_MANAGE,
     INVOCATION_STATUS_READ,
@@ -107,10 +108,11 @@ def _is_json(media_type: str) -> bool:
 
 
 async def require_body_media_type(request: Request) -> None:
-    """415 naming the expected type when a route that parses a body is sent another media type.
+    """415 naming the expected type when a route that parses a body is sent another media type; 400
+    naming the field when a JSON body holds a value nothing can store (``check_json_document``).
 
     An app-wide dependency: it runs before the body is validated, so a form or text body sent to a JSON
-    route is refused for its type rather than for its shape.
+    route is refused for its type rather than for its shape, and no route sees such a value.
     """
     body_field = getattr(request.scope.get("route"), "body_field", None)
     if body_field is None:
@@ -125,6 +127,8 @@ async def require_body_media_type(request: Request) -> None:
         if not await request.body():
             return
     elif _is_json(media_type):
+        if await request.body():
+            check_json_document(await request.json())  # FastAPI parsed it already: this reads its cache
         return
     raise UnsupportedMediaType(f"Content-Type: expected {expected}, not {header or 'none'}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -203,3 +204,44 @@ def parse_wire(model: type[_M], data: object, *, prefix: str = "") -> _M:
         if error["type"] == "extra_forbidden":
             reason = "is not a known field"
         raise InvalidField(field or "body", reason) from None
+
+
+LONE_SURROGATE = "contains a lone surrogate, not valid Unicode"
+NOT_FINITE = "is not a finite number"
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def check_json_document(document: object) -> None:
+    """Raise ``InvalidField`` naming a value JSON allows to be written but nothing can store or
+    send: a string with a lone surrogate (``"\\ud800"``), a number that is not finite (``1e400``,
+    ``NaN``, ``Infinity``, which Python's parser accepts).
+
+    Such a value would be stored and then fail every read (a 500 on each page that shows it), or be
+    silently stored as null. The walk is iterative (a deep document cannot exhaust the stack); a
+    path reads ``input.items[0].name`` (``body`` for the document itself).
+    """
+    pending: list[tuple[str, object]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                raise InvalidField(path or "body", LONE_SURROGATE)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidField(path or "body", NOT_FINITE)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _has_lone_surrogate(key):
+                    raise InvalidField(path or "body", f"a member name {LONE_SURROGATE}")
+                pending.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path or 'body'}[{index}]", item) for index, item in enumerate(value))

@@ -25,7 +25,12 @@ from event_triggers.errors import DomainError, InvalidField, NotFound
 from event_triggers.filters import validate_filter
 from event_triggers.invocations import reads
 from event_triggers.invocations.start import start_test_invocations
-from event_triggers.models import ValidateFilterRequest, ValidateFilterResult, parse_wire
+from event_triggers.models import (
+    ValidateFilterRequest,
+    ValidateFilterResult,
+    check_json_document,
+    parse_wire,
+)
 from event_triggers.security.client_credentials import (
     INVOCATION_STATUS_MANAGE,
     SUBSCRIPTIONS_MANAGE,
@@ -346,5 +351,6 @@ async def check_filter(request: Request, session: ChangeSessionDep) -> ValidateF
         raise InvalidField("body", f"malformed JSON ({exc})") from None
     except RecursionError:  # Python's parser recurses per level: about a thousand levels are too many
         raise InvalidField("body", "nests objects and arrays too deep to parse") from None
+    check_json_document(document)
     body = parse_wire(ValidateFilterRequest, document)
     return validate_filter(expression=body.filter, data=body.input)
