@@ -6,7 +6,7 @@
 sets for each delivery attempt and the API for each request about one invocation or subscription.
 
 Libraries that log request bodies, credentials or SQL parameters at DEBUG (botocore, urllib3, aiosqlite)
-never log below INFO.
+never log below INFO; the URL in httpx's line per request loses its ``user:password@``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from opentelemetry import trace
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio import activity
@@ -67,6 +68,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class UrlCredentialsFilter(logging.Filter):
+    """Removes the ``user:password@`` of the URLs httpx logs: its INFO line per request names the URL,
+    and a subscription stored before such URLs were refused may still carry one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.copy_with(userinfo=b"") if isinstance(arg, httpx.URL) and arg.userinfo else arg
+                for arg in record.args
+            )
+        return True
+
+
+_URL_CREDENTIALS_FILTER = UrlCredentialsFilter()
+
+
 def configure_logging(settings: Settings) -> None:
     """The root logger writes to stderr in ``settings.log_format`` at ``settings.log_level``."""
     handler = logging.StreamHandler()
@@ -76,6 +93,7 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     for name in NEVER_BELOW_INFO:
         logging.getLogger(name).setLevel(max(root.level, logging.INFO))
+    logging.getLogger("httpx").addFilter(_URL_CREDENTIALS_FILTER)
 
 
 class LogIdsInterceptor(Interceptor):

@@ -6,6 +6,7 @@ boto3 blocks, so every AWS call runs in a thread (``AwsDeliveryActivity.send``),
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from event_triggers.config import Settings
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources, DestinationT
 from event_triggers.destinations.outcomes import EXPECTED, retryable_failure
+from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 
 RETRYABLE_ERROR_CODES = frozenset(
@@ -41,6 +43,8 @@ RETRYABLE_ERROR_CODES = frozenset(
 )
 """AWS error codes that a later attempt may not get; every other code (validation, a missing bus or
 queue, access denied) fails the invocation at once."""
+_ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}", re.ASCII)
+"""An IAM role's ARN in any partition: ``arn:aws:iam::123456789012:role/path/name`` (IAM's characters)."""
 CREDENTIALS_REFRESH_MARGIN = timedelta(minutes=5)
 ROLE_SESSION_NAME = "event-triggers"
 
@@ -56,6 +60,13 @@ def aws_region_names(service: str) -> frozenset[str]:
         for partition in session.get_available_partitions()
         for region in session.get_available_regions(service, partition_name=partition)
     )
+
+
+def check_role_arn(field: str, role_arn: str | None) -> None:
+    """``InvalidField`` unless ``role_arn`` (when set) is an IAM role's ARN: STS would refuse anything
+    else at every delivery."""
+    if role_arn is not None and not _ROLE_ARN.fullmatch(role_arn):
+        raise InvalidField(field, "must be an IAM role ARN such as arn:aws:iam::123456789012:role/name")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import builtins
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from urllib.parse import SplitResult
 
 import httpx
 
@@ -134,6 +135,25 @@ class Destination(ABC, Generic[ConfigT]):
     def field(self, name: str) -> str:
         """The dotted field name an error reports, e.g. ``httpConfig.url``."""
         return f"{self.config_field}.{name}"
+
+    def check_url(
+        self,
+        name: str,
+        url: str,
+        *,
+        destinations: DestinationPolicy,
+        schemes: Collection[str],
+        expected: str,
+        credentials_allowed: bool = False,
+    ) -> SplitResult:
+        """The parts of the URL in config field ``name``, checked by ``destinations.check_url_literal``
+        (its errors name the field)."""
+        try:
+            return destinations.check_url_literal(
+                url, schemes=schemes, expected=expected, credentials_allowed=credentials_allowed
+            )
+        except InvalidField as refused:
+            raise InvalidField(self.field(name), refused.reason) from None
 
     def check(self, config: ConfigT, *, trigger: TriggerDefinition, destinations: DestinationPolicy) -> None:
         """Rules beyond the model (formats, SSRF on hosts, what the trigger allows); raise

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from event_triggers.catalog import TriggerDefinition
 from event_triggers.config import Settings
-from event_triggers.destinations.aws import AwsDeliveryActivity, aws_failure, aws_region_names
+from event_triggers.destinations.aws import AwsDeliveryActivity, aws_failure, aws_region_names, check_role_arn
 from event_triggers.destinations.base import DeliveryResources, Destination, compact_json
 from event_triggers.destinations.outcomes import final_failure
 from event_triggers.errors import InvalidField, PayloadTooLarge
@@ -90,6 +90,7 @@ class EventBridgeDestination(Destination[EventBridgeConfig]):
             raise InvalidField(self.field("awsAccount"), "must be a 12-digit AWS account id")
         if config.awsRegion not in aws_region_names("events"):
             raise InvalidField(self.field("awsRegion"), f"'{config.awsRegion}' is not an AWS region")
+        check_role_arn(self.field("roleArn"), config.roleArn)
         if not config.eventBusName:
             raise InvalidField(self.field("eventBusName"), "must not be empty")
 

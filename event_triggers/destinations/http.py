@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from event_triggers import __version__
 from event_triggers.catalog import TriggerDefinition
@@ -45,6 +47,11 @@ ACTIVITY = "deliver_http"
 USER_AGENT = f"event-triggers/{__version__}"
 ERROR_BODY_LIMIT = 512
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
+_TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+"""What a bearer token may hold: it is sent as is in a header, where a space, a control character or a
+non-ASCII letter breaks (or injects into) the request."""
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+"""RFC 7617 forbids them in a Basic user name and password (which are sent base64-encoded UTF-8)."""
 
 
 class HttpAuthenticationType(StrEnum):
@@ -97,6 +104,36 @@ def _body_excerpt(response: httpx.Response) -> str:
     return response.content[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
 
 
+def credential_problems(config: HttpConfig) -> Iterator[tuple[str, str]]:
+    """Each credential an HTTP request could not carry, as (field inside ``httpConfig``, reason); the
+    reasons never quote the value."""
+    bearer = config.bearerTokenAuthConfig
+    if bearer is not None and bearer.bearerToken and not _TOKEN_CHARACTERS.fullmatch(bearer.bearerToken):
+        yield (
+            "bearerTokenAuthConfig.bearerToken",
+            "must hold only visible ASCII characters (no space, control character or non-ASCII letter): "
+            "it is sent as is in the Authorization header",
+        )
+    basic = config.basicAuthConfig
+    if basic is not None:
+        if basic.userName and ":" in basic.userName:
+            yield "basicAuthConfig.userName", "must not contain ':', which Basic authentication puts after it"
+        for name, value in (("userName", basic.userName), ("password", basic.password)):
+            if value and _CONTROL_CHARACTER.search(value):
+                yield f"basicAuthConfig.{name}", "must not contain control characters (RFC 7617)"
+
+
+def unsendable_request(error: Exception) -> ApplicationError:
+    """The final failure of a request the HTTP client cannot send (an invalid header value, URL or host
+    name): retrying cannot heal it, and the client's own message may quote a header (a credential), so
+    only the exception's type is kept."""
+    return final_failure(
+        f"the request cannot be sent ({type(error).__name__}): the subscription's URL or credentials are "
+        "not valid in an HTTP request; correct the subscription",
+        error_type="UnsendableRequest",
+    )
+
+
 class HttpDestination(Destination[HttpConfig]):
     type = "HTTP"
     config_field = "httpConfig"
@@ -109,13 +146,13 @@ class HttpDestination(Destination[HttpConfig]):
     def check(
         self, config: HttpConfig, *, trigger: TriggerDefinition, destinations: DestinationPolicy
     ) -> None:
-        parts = urlsplit(config.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidField(self.field("url"), "must be an absolute http or https URL")
-        try:
-            destinations.check_url_literal(config.url)
-        except InvalidField as refused:
-            raise InvalidField(self.field("url"), refused.reason) from None
+        self.check_url(
+            "url",
+            config.url,
+            destinations=destinations,
+            schemes=("http", "https"),
+            expected="must be an absolute http or https URL",
+        )
         if (
             trigger.type is TriggerType.FIRE_AND_FORGET
             and config.httpDispatchMode is not HttpDispatchMode.SYNC
@@ -125,6 +162,9 @@ class HttpDestination(Destination[HttpConfig]):
                 f"must be SYNC (or left out) for the FIRE_AND_FORGET trigger {trigger.id}: "
                 "ASYNC and DYNAMIC are how REQUEST_RESPONSE subscribers answer",
             )
+        problem = next(credential_problems(config), None)
+        if problem is not None:
+            raise InvalidField(self.field(problem[0]), problem[1])
         if config.httpAuthenticationType is HttpAuthenticationType.BASIC_AUTH:
             basic = config.basicAuthConfig
             if basic is None or not basic.userName:
@@ -207,6 +247,8 @@ class HttpDelivery(DeliveryActivity[HttpDestination]):
             )
         except DestinationRefused as exc:
             raise final_failure(f"delivery refused: {exc.reason}", error_type="DestinationRefused") from None
+        except (httpx.LocalProtocolError, httpx.InvalidURL, UnicodeError) as exc:
+            raise unsendable_request(exc) from None
         except httpx.TimeoutException:
             if request.response_mode is HttpDispatchMode.SYNC:
                 raise final_failure(

@@ -21,7 +21,6 @@ from temporalio import activity
 from event_triggers.catalog import TriggerDefinition
 from event_triggers.destinations.base import DeliveryActivity, DeliveryResources, Destination, compact_json
 from event_triggers.destinations.outcomes import final_failure, retryable_failure
-from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import DeliveryRequest, DeliveryResult
 from event_triggers.models import URL_MAX, MaxLength, WireModel
 from event_triggers.security.ssrf import DestinationPolicy, DestinationRefused
@@ -86,17 +85,14 @@ class RabbitMqDestination(Destination[RabbitMqConfig]):
     def check(
         self, config: RabbitMqConfig, *, trigger: TriggerDefinition, destinations: DestinationPolicy
     ) -> None:
-        try:
-            parts = urlsplit(config.url)
-            parts.port  # noqa: B018 (raises on a bad port)
-        except ValueError as exc:
-            raise InvalidField(self.field("url"), f"is not a valid URL: {exc}") from None
-        if parts.scheme not in _SCHEMES or not parts.hostname:
-            raise InvalidField(self.field("url"), "must be an absolute amqp:// or amqps:// URL")
-        try:
-            destinations.check_url_literal(config.url)
-        except InvalidField as refused:
-            raise InvalidField(self.field("url"), refused.reason) from None
+        self.check_url(
+            "url",
+            config.url,
+            destinations=destinations,
+            schemes=_SCHEMES,
+            expected="must be an absolute amqp:// or amqps:// URL",
+            credentials_allowed=True,
+        )
 
     def describe_target(self, config: RabbitMqConfig) -> str:
         exchange = f"exchange {config.exchange}" if config.exchange else "the default exchange"

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import Field
 from temporalio import activity
 
 from event_triggers.catalog import TriggerDefinition
 from event_triggers.config import Settings
-from event_triggers.destinations.aws import AwsDeliveryActivity, aws_region_names
+from event_triggers.destinations.aws import AwsDeliveryActivity, aws_region_names, check_role_arn
 from event_triggers.destinations.base import DeliveryResources, Destination, compact_json
 from event_triggers.destinations.outcomes import final_failure
 from event_triggers.errors import InvalidField, PayloadTooLarge
@@ -81,18 +80,19 @@ class SqsDestination(Destination[SqsConfig]):
     def check(
         self, config: SqsConfig, *, trigger: TriggerDefinition, destinations: DestinationPolicy
     ) -> None:
-        parts = urlsplit(config.queueUrl)
-        if parts.scheme not in ("http", "https") or not parts.hostname or not _QUEUE_PATH.match(parts.path):
-            raise InvalidField(
-                self.field("queueUrl"),
-                "must be a queue URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/name",
-            )
-        try:
-            destinations.check_url_literal(config.queueUrl)
-        except InvalidField as refused:
-            raise InvalidField(self.field("queueUrl"), refused.reason) from None
+        expected = "must be a queue URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/name"
+        parts = self.check_url(
+            "queueUrl",
+            config.queueUrl,
+            destinations=destinations,
+            schemes=("http", "https"),
+            expected=expected,
+        )
+        if not _QUEUE_PATH.match(parts.path):
+            raise InvalidField(self.field("queueUrl"), expected)
         if config.awsRegion not in aws_region_names("sqs"):
             raise InvalidField(self.field("awsRegion"), f"'{config.awsRegion}' is not an AWS region")
+        check_role_arn(self.field("roleArn"), config.roleArn)
         if config.messageGroupId == "":
             raise InvalidField(self.field("messageGroupId"), "must not be empty")
 

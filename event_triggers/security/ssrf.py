@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
-from urllib.parse import urlsplit
+from collections.abc import Collection, Sequence
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
+import idna
 
 from event_triggers.errors import InvalidField
 
@@ -59,6 +60,10 @@ _REFUSED_V6: tuple[tuple[IPNetwork, str], ...] = tuple(
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LOCALHOST_NAMES = ("localhost", "localhost.")
+_HOST_LABEL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+"""What a DNS label may hold (underscores too: container and service names use them)."""
+HOSTNAME_MAX = 253
+LABEL_MAX = 63
 
 
 class DestinationRefused(InvalidField):
@@ -131,6 +136,55 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def check_url_syntax(url: str, *, credentials_allowed: bool = False) -> SplitResult:
+    """``url``'s parts, or ``InvalidField("url", reason)`` for a URL no delivery could ever send.
+
+    Such a URL would fail every attempt (the HTTP client or the resolver refuses it) and be retried
+    until the delivery window closes, so it is refused when the subscription is saved: unparsable, a
+    port outside 1-65535, a host that is no IP address and no valid hostname, and credentials in the
+    URL unless ``credentials_allowed`` (HTTP and SQS have fields for them, stored sealed; a URL is
+    stored and shown as it is, and HTTP clients log it).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except (ValueError, httpx.InvalidURL) as error:
+        raise InvalidField("url", f"is not a valid URL: {error}") from None
+    if port == 0:
+        raise InvalidField("url", "port must be between 1 and 65535")
+    if not credentials_allowed and (parts.username is not None or parts.password is not None):
+        raise InvalidField(
+            "url", "must not carry credentials (user:password@): set them in the authentication fields"
+        )
+    if host and _literal_address(host) is None:
+        problem = _hostname_problem(host)
+        if problem is not None:
+            raise InvalidField("url", f"host {host!r} is not a valid hostname: {problem}")
+    return parts
+
+
+def _hostname_problem(host: str) -> str | None:
+    """Why ``host`` (as httpx gives it: lower case, internationalized names as IDNA A-labels) can never
+    resolve, or None."""
+    name = host.removesuffix(".").lower()
+    if len(name) > HOSTNAME_MAX:
+        return f"longer than {HOSTNAME_MAX} characters"
+    for label in name.split("."):
+        if not label:
+            return "it has an empty label"
+        if len(label) > LABEL_MAX:
+            return f"a label has {len(label)} characters, over DNS's limit of {LABEL_MAX}"
+        if not _HOST_LABEL_CHARACTERS.issuperset(label):
+            return f"label {label!r} holds characters other than letters, digits, '-' and '_'"
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except idna.IDNAError as error:
+                return f"label {label!r} is not a valid internationalized (IDNA) label: {error}"
+    return None
+
+
 class DestinationPolicy:
     """Which destinations deliveries may reach: everything public, plus the allowlisted networks
     (e.g. ``127.0.0.0/8`` for a dev stack or tests, ``10.1.2.0/24`` for an internal subscriber)."""
@@ -162,22 +216,30 @@ class DestinationPolicy:
         if range_name is not None and not self._allowlisted(address):
             raise DestinationRefused(host or ip, ip, range_name)
 
-    def check_url_literal(self, url: str) -> None:
-        """Check a subscription URL when it is saved: refuse a literal IP in a refused range and
-        ``localhost``; hostnames are checked at delivery, when they are resolved."""
-        try:
-            host = urlsplit(url).hostname
-        except ValueError as error:
-            raise InvalidField("url", f"is not a valid URL: {error}") from None
-        if not host:
-            raise InvalidField("url", "has no host")
+    def check_url_literal(
+        self,
+        url: str,
+        *,
+        schemes: Collection[str] = ("http", "https"),
+        expected: str = "must be an absolute http or https URL",
+        credentials_allowed: bool = False,
+    ) -> SplitResult:
+        """Check a subscription URL when it is saved and return its parts: refuse what no delivery could
+        send (``check_url_syntax``), another scheme than ``schemes`` or no host (``expected`` says what
+        is), a literal IP in a refused range and ``localhost``; hostnames are checked at delivery, when
+        they are resolved."""
+        parts = check_url_syntax(url, credentials_allowed=credentials_allowed)
+        host = parts.hostname
+        if parts.scheme not in schemes or not host:
+            raise InvalidField("url", expected)
         if host in _LOCALHOST_NAMES or host.rstrip(".").endswith(".localhost"):
             if not any(self._allowlisted(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "::1")):
                 raise DestinationRefused(host, "127.0.0.1", "loopback")
-            return
+            return parts
         address = _literal_address(host)
         if address is not None:
             self.check_address(str(address), host=host)
+        return parts
 
     async def resolve_and_check(self, host: str, port: int) -> str:
         """Resolve ``host`` once and return the first address to connect to; refuse when ANY resolved
