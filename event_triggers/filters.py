@@ -8,14 +8,22 @@ docs/filters.md describes it.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from functools import lru_cache
 
 from jsonpath import CompoundJSONPath, JSONPath, JSONPathError
 
 from event_triggers.errors import InvalidField
-from event_triggers.jayway import JaywayEnvironment
+from event_triggers.jayway import (
+    REGEX_TIME_BUDGET_SECONDS,
+    JaywayEnvironment,
+    RegexTimeout,
+    regex_time_budget,
+)
 from event_triggers.models import ValidateFilterResult
+
+logger = logging.getLogger(__name__)
 
 CompiledFilter = JSONPath | CompoundJSONPath
 
@@ -81,14 +89,15 @@ def check_filter_syntax(expression: str) -> None:
 def _path_exists(compiled: CompiledFilter, data: object) -> bool:
     # python-jsonpath parses a str argument as a JSON document; encode it so a string input stays a string.
     document = json.dumps(data) if isinstance(data, str) else data
-    return next(iter(compiled.finditer(document)), None) is not None  # type: ignore[arg-type]
+    with regex_time_budget():
+        return next(iter(compiled.finditer(document)), None) is not None  # type: ignore[arg-type]
 
 
 def filter_matches(expression: str | None, data: object) -> bool:
     """True when a subscription with this filter receives `data`.
 
-    No filter matches everything. A filter that fails (invalid, or an error while evaluating) skips the
-    subscription, as SailPoint does.
+    No filter matches everything. A filter that fails (invalid, or an error while evaluating, such as a
+    regex running out of its time budget) skips the subscription, as SailPoint does.
     """
     if not expression:
         return True
@@ -96,10 +105,18 @@ def filter_matches(expression: str | None, data: object) -> bool:
         return _path_exists(compile_filter(expression), data)
     except (InvalidFilter, JSONPathError):
         return False
+    except RegexTimeout:
+        logger.warning(
+            "filter %r skipped: its regex took over %s s on this input", expression, REGEX_TIME_BUDGET_SECONDS
+        )
+        return False
 
 
 def validate_filter(*, expression: str, data: object) -> ValidateFilterResult:
-    """Answer POST /trigger-subscriptions/v1/validate-filter: is the path valid, and does it match `data`."""
+    """Answer POST /trigger-subscriptions/v1/validate-filter: is the path valid, and does it match `data`.
+
+    A regex that runs out of its time budget on `data` is a 400: neither answer would be true.
+    """
     try:
         compiled = compile_filter(expression)
     except InvalidFilter as error:
@@ -108,4 +125,10 @@ def validate_filter(*, expression: str, data: object) -> ValidateFilterResult:
         path_exists = _path_exists(compiled, data)
     except JSONPathError:
         path_exists = False
+    except RegexTimeout:
+        raise InvalidField(
+            "filter",
+            f"its regex took longer than {REGEX_TIME_BUDGET_SECONDS} s on this input (catastrophic "
+            "backtracking, e.g. a nested repeat such as (a+)+): simplify the pattern",
+        ) from None
     return ValidateFilterResult(isValid=path_exists, isValidJSONPath=True, isPathExist=path_exists)

@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import math
 import re
+import re._parser as re_syntax
+import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
 
+import regex
 from jsonpath import JSONPath, JSONPathEnvironment, JSONPathMatch, JSONPathSyntaxError, Parser
-from jsonpath.filter import UNDEFINED, BaseExpression, FilterQuery, InfixExpression, RootFilterQuery
+from jsonpath.filter import (
+    UNDEFINED,
+    BaseExpression,
+    FilterQuery,
+    InfixExpression,
+    RegexLiteral,
+    RootFilterQuery,
+)
+from jsonpath.function_extensions import Match, Search
 from jsonpath.lex import Lexer
 from jsonpath.match import NodeList
 from jsonpath.segments import JSONPathChildSegment, JSONPathRecursiveDescentSegment, JSONPathSegment
@@ -27,7 +42,7 @@ from jsonpath.selectors import (
     WildcardSelector,
 )
 from jsonpath.stream import TokenStream
-from jsonpath.token import TOKEN_COMMA, TOKEN_LBRACKET, TOKEN_NAME, TOKEN_RPAREN, Token
+from jsonpath.token import TOKEN_COMMA, TOKEN_LBRACKET, TOKEN_NAME, TOKEN_RE_FLAGS, TOKEN_RPAREN, Token
 
 TOKEN_PATH_FUNCTION = "JAYWAY_PATH_FUNCTION"
 # A name right after `..` is a name, even when python-jsonpath reserves the word (`$..missing`, `$..in`).
@@ -41,20 +56,128 @@ OPERATOR_TOKENS = {f"JAYWAY_{word.upper()}": word for word in WORD_OPERATORS} | 
     kind: symbol for symbol, kind in SYMBOL_OPERATORS.items()
 }
 
-# Jayway's regex flags; Python's `re` is already Unicode-aware and has one line terminator, so d, u and U
-# need nothing.
+# Jayway's regex flags; Python's regexes are already Unicode-aware and have one line terminator, so d, u
+# and U need nothing. `regex` and `re` give these flags the same values.
 REGEX_FLAGS = {
-    "d": re.NOFLAG,
-    "i": re.IGNORECASE,
-    "m": re.MULTILINE,
-    "s": re.DOTALL,
-    "u": re.NOFLAG,
-    "U": re.NOFLAG,
-    "x": re.VERBOSE,
+    "d": 0,
+    "i": regex.IGNORECASE,
+    "m": regex.MULTILINE,
+    "s": regex.DOTALL,
+    "u": 0,
+    "U": 0,
+    "x": regex.VERBOSE,
 }
+
+# The matching time all regexes of one filter evaluation share (see docs/filters.md): a backtracking blow-up
+# such as /(a|a)+$/ on a long value stops there instead of stalling the event loop for minutes.
+REGEX_TIME_BUDGET_SECONDS = 0.1
+# `regex` writes out repeats with a minimum count when compiling, so /(?:(?:a{1000}){1000}){1000}/ would
+# take gigabytes; a regex may stand for at most this many items once written out.
+REGEX_SIZE_LIMIT = 1000
+# `match()` and `search()` may take their pattern from the input, so their compiled patterns are cached.
+COMPILED_REGEX_CACHE_SIZE = 300
+REPEATS = (re_syntax.MAX_REPEAT, re_syntax.MIN_REPEAT, re_syntax.POSSESSIVE_REPEAT)
 
 # A number as Java's BigDecimal reads it from a string: Jayway compares "5" and 5 as equal this way.
 JAVA_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class RegexTimeout(Exception):
+    """A filter's regexes used up their time budget on this input (catastrophic backtracking)."""
+
+
+class RegexBudget:
+    """The matching time left to one filter evaluation: it bounds the total however many regexes and
+    values the filter meets."""
+
+    def __init__(self, seconds: float) -> None:
+        self.remaining = seconds
+
+    def run(self, match: Callable[..., object], text: str) -> bool:
+        started = time.monotonic()
+        try:
+            # `regex` reads a negative timeout as none at all.
+            return match(text, timeout=max(self.remaining, 0.0)) is not None
+        except TimeoutError:
+            raise RegexTimeout from None
+        finally:
+            self.remaining -= time.monotonic() - started
+
+
+_REGEX_BUDGET: ContextVar[RegexBudget | None] = ContextVar("regex_budget", default=None)
+
+
+@contextmanager
+def regex_time_budget(seconds: float = REGEX_TIME_BUDGET_SECONDS) -> Iterator[None]:
+    """Give the regex matches made inside one shared budget; outside, each match gets a budget of its own."""
+    token = _REGEX_BUDGET.set(RegexBudget(seconds))
+    try:
+        yield
+    finally:
+        _REGEX_BUDGET.reset(token)
+
+
+class BoundedRegex:
+    """A compiled regex whose matches draw on the current evaluation's time budget."""
+
+    __slots__ = ("compiled",)
+
+    def __init__(self, compiled: regex.Pattern[str]) -> None:
+        self.compiled = compiled
+
+    @property
+    def pattern(self) -> str:
+        return self.compiled.pattern
+
+    @property
+    def flags(self) -> int:
+        return self.compiled.flags
+
+    def fullmatch(self, text: str) -> bool:
+        return self._budget().run(self.compiled.fullmatch, text)
+
+    def search(self, text: str) -> bool:
+        return self._budget().run(self.compiled.search, text)
+
+    @staticmethod
+    def _budget() -> RegexBudget:
+        return _REGEX_BUDGET.get() or RegexBudget(REGEX_TIME_BUDGET_SECONDS)
+
+
+@lru_cache(maxsize=COMPILED_REGEX_CACHE_SIZE)
+def compile_regex(pattern: str, flags: int = 0) -> BoundedRegex:
+    """Compile a filter's regex in Python's `re` syntax, refusing one too large to compile safely.
+
+    Raises `re.error` (or `regex.error`) saying why a pattern is refused.
+    """
+    try:
+        size = _written_out_size(re_syntax.parse(pattern, flags))
+    except RecursionError:
+        raise re.error("the regex nests too deeply") from None
+    if size > REGEX_SIZE_LIMIT:
+        raise re.error(f"the regex's repeats write out to {size} items, more than {REGEX_SIZE_LIMIT}")
+    return BoundedRegex(regex.compile(pattern, flags))
+
+
+def _written_out_size(items: Iterable[tuple[object, Any]]) -> int:
+    size = 0
+    for operation, argument in items:
+        if operation in REPEATS:
+            minimum, _, body = argument
+            size += max(minimum, 1) * _written_out_size(body)
+        else:
+            size += 1 + sum(_written_out_size(part) for part in _nested_patterns(argument))
+    return size
+
+
+def _nested_patterns(argument: object) -> Iterator[re_syntax.SubPattern]:
+    """The patterns inside a parsed item: a group's, alternatives, a lookaround's, a conditional's."""
+    parts = argument if isinstance(argument, (tuple, list)) else (argument,)
+    for part in parts:
+        if isinstance(part, re_syntax.SubPattern):
+            yield part
+        elif isinstance(part, list):
+            yield from (item for item in part if isinstance(item, re_syntax.SubPattern))
 
 
 class JaywayLexer(Lexer):
@@ -222,6 +345,19 @@ class JaywayParser(Parser):
         self.list_item_map[TOKEN_LBRACKET] = self.parse_list_literal
         self.function_argument_map[TOKEN_LBRACKET] = self.parse_list_literal
 
+    def parse_regex(self, stream: TokenStream) -> BaseExpression:
+        token = stream.current()
+        flags = 0
+        if stream.peek().kind == TOKEN_RE_FLAGS:
+            stream.next()
+            for flag in stream.next().value:
+                flags |= self.RE_FLAG_MAP[flag]
+        try:
+            compiled = compile_regex(token.value, flags)
+        except (re.error, regex.error) as error:
+            raise JSONPathSyntaxError(f"invalid regex: {error.msg}", token=token) from None
+        return RegexLiteral(value=compiled)  # type: ignore[arg-type]
+
     def parse_filter_selector(self, stream: TokenStream, *, keys: bool = False) -> Filter | KeysFilter:
         selector = super().parse_filter_selector(stream, keys=keys)
         if isinstance(selector, KeysFilter):
@@ -292,6 +428,25 @@ def _with_wildcard(env: JSONPathEnvironment, argument: BaseExpression, token: To
     return type(argument)(JSONPath(env=env, segments=(*argument.path.segments, wildcard)))
 
 
+class BoundedPatternCache:
+    """python-jsonpath's `match()` and `search()` compile their pattern argument our way: size-checked, and
+    matched within the evaluation's time budget. An invalid pattern matches nothing, as RFC 9535 says."""
+
+    def check_cache(self, pattern: str) -> BoundedRegex | None:
+        try:
+            return compile_regex(pattern)
+        except (re.error, regex.error):
+            return None
+
+
+class BoundedMatch(BoundedPatternCache, Match):
+    pass
+
+
+class BoundedSearch(BoundedPatternCache, Search):
+    pass
+
+
 class JaywayEnvironment(JSONPathEnvironment):
     """python-jsonpath speaking Jayway: its lexer, parser and comparison rules.
 
@@ -304,6 +459,11 @@ class JaywayEnvironment(JSONPathEnvironment):
 
     def __init__(self) -> None:
         super().__init__(well_typed=False)
+
+    def setup_function_extensions(self) -> None:
+        super().setup_function_extensions()
+        self.function_extensions["match"] = BoundedMatch()
+        self.function_extensions["search"] = BoundedSearch()
 
     def compare(self, left: object, operator: str, right: object) -> bool:
         relation = RELATIONS.get(operator)
@@ -387,10 +547,10 @@ def _regex_text(value: object) -> str | None:
 
 def _matches(left: object, right: object) -> bool:
     """`=~`: the whole text matches; either side may hold the regex; an array matches if any item does."""
-    if isinstance(left, re.Pattern) == isinstance(right, re.Pattern):
+    if isinstance(left, BoundedRegex) == isinstance(right, BoundedRegex):
         return False
-    pattern, value = (left, right) if isinstance(left, re.Pattern) else (right, left)
-    assert isinstance(pattern, re.Pattern)
+    pattern, value = (left, right) if isinstance(left, BoundedRegex) else (right, left)
+    assert isinstance(pattern, BoundedRegex)
     values = value if isinstance(value, list) else [value]
     texts = (_regex_text(item) for item in values)
     return any(text is not None and pattern.fullmatch(text) for text in texts)
