@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 from event_triggers.errors import InvalidField
@@ -162,3 +165,45 @@ def test_each_distinct_filter_is_compiled_once() -> None:
 )
 def test_validate_filter(expression: str, data: object, expected: dict[str, object]) -> None:
     assert validate_filter(expression=expression, data=data).model_dump(exclude_none=True) == expected
+
+
+def test_regex_time_budget_is_shared_by_all_values_a_filter_meets() -> None:
+    """Each of these matches takes a few tens of milliseconds, all of them together far more than 0.1 s."""
+    data = {"names": ["a" * 18 + "!"] * 50}
+    with pytest.raises(InvalidField) as raised:
+        validate_filter(expression="$[?(@.names[*] =~ /(a|a)+$/)]", data=data)
+    assert raised.value.field == "filter"
+    assert "took longer than 0.1 s" in raised.value.reason
+    assert not filter_matches("$[?(@.names[*] =~ /(a|a)+$/)]", data)
+
+
+@pytest.mark.parametrize("function", ["match", "search"])
+def test_regex_functions_are_bounded_too(function: str) -> None:
+    expression = f"$[?{function}(@.name, '(a|a)+$')]"
+    started = time.monotonic()
+    assert not filter_matches(expression, {"name": "a" * 30 + "!"})
+    assert time.monotonic() - started < 3
+    assert filter_matches(expression, {"name": "aaa"})
+
+
+@pytest.mark.parametrize(
+    ("regex", "reason"),
+    [
+        ("(", "invalid regex: missing ), unterminated subpattern"),
+        ("(?:(?:a{1000}){1000}){1000}", "the regex's repeats write out to 1000000000 items, more than 1000"),
+        ("(?:a{100}b{1,9}){11}", "write out to 1111 items"),
+        ("(" * 1000 + ")" * 1000, "invalid regex: the regex nests too deeply"),
+    ],
+)
+def test_regex_that_cannot_be_compiled_safely_is_refused(regex: str, reason: str) -> None:
+    with pytest.raises(InvalidFilter, match=re.escape(reason)):
+        compile_filter(f"$[?(@.a =~ /{regex}/)]")
+    assert not filter_matches(f"$[?match(@.a, '{regex}')]", {"a": "a"})
+
+
+def test_regex_repeats_without_a_large_minimum_are_accepted() -> None:
+    uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert filter_matches(f"$[?(@.id =~ /{uuid}/)]", {"id": "2c918085-68c5-29c6-0168-cca6f90c1313"})
+    assert filter_matches(
+        "$[?(@.host =~ /(?:[a-z0-9-]{1,63}\\.){1,127}[a-z]{2,}/)]", {"host": "a.example.com"}
+    )
