@@ -164,6 +164,29 @@ async def test_sync_answer_too_large_for_temporal_fails_instead_of_terminating(
     assert "over the limit of 983040 bytes that one invocation can carry" in detail["error"], detail["error"]
 
 
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (b'{"id": "\\ud800", "name": "n", "type": "t"}', "output.id: contains a lone surrogate"),
+        (b'{"id": "a", "name": "n", "type": "t", "score": NaN}', "output.score: is not a finite number"),
+        (b'{"id": "a", "name": "n", "type": "t", "deep": ' + b"[" * 300 + b"]" * 300 + b"}", "levels deep"),
+    ],
+    ids=["lone-surrogate", "nan", "too-deep"],
+)
+async def test_sync_answer_nothing_could_carry_fails_once_naming_why(
+    api: httpx.AsyncClient, subscriber: Subscriber, answer: bytes, reason: str
+) -> None:
+    """What a callback's body is refused for fails a SYNC answer at once, instead of failing the size
+    check and the data converter on every attempt until the deadline."""
+    path = subscriber.new_path(Reply(body=answer))
+    await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")
+    [invocation] = await start(api, trigger_id=RR_TRIGGER, payload=RR_INPUT)
+    detail = await finished(api, invocation["id"])
+    assert detail["status"] == "FAILED"
+    assert detail["error"].startswith("subscriber answer rejected: output") and reason in detail["error"]
+    assert len(subscriber.received(path)) == 1
+
+
 async def test_sync_answer_that_is_not_json_fails(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
     path = subscriber.new_path(Reply(body=b"<html>approved</html>"))
     await create_subscription(api, url=subscriber.url(path), trigger_id=RR_TRIGGER, mode="SYNC")

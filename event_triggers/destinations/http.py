@@ -35,8 +35,9 @@ from event_triggers.models import (
     MaxLength,
     TriggerType,
     WireModel,
+    check_json_document,
 )
-from event_triggers.payload_limits import PayloadLimits, json_size
+from event_triggers.payload_limits import PayloadLimits, check_nesting, json_size
 from event_triggers.security.ssrf import DestinationPolicy, DestinationRefused
 from event_triggers.security.webhook_signing import signature_headers
 
@@ -292,32 +293,31 @@ class HttpDelivery(DeliveryActivity[HttpDestination]):
 
     def _answer(self, request: DeliveryRequest, response: httpx.Response) -> dict[str, Any]:
         """The output in a response body; invalid output fails the invocation (no second chance exists)."""
+
+        def rejected(reason: str) -> ApplicationError:
+            return final_failure(reason, error_type="BadAnswer", status_code=response.status_code)
+
         try:
             answer = response.json()
         except ValueError:
-            raise final_failure(
-                f"subscriber answer is not JSON: {_body_excerpt(response)}",
-                error_type="BadAnswer",
-                status_code=response.status_code,
-            ) from None
+            raise rejected(f"subscriber answer is not JSON: {_body_excerpt(response)}") from None
         if not isinstance(answer, dict):
-            raise final_failure(
-                "output: must be a JSON object", error_type="BadAnswer", status_code=response.status_code
-            )
+            raise rejected("output: must be a JSON object")
+        try:
+            # What a callback's body is refused for (too deep, a lone surrogate, a number that is not
+            # finite) would otherwise fail the size check below and the data converter, attempt after attempt.
+            check_nesting("output", answer)
+            check_json_document({"output": answer})
+        except InvalidField as exc:
+            raise rejected(f"subscriber answer rejected: {exc.message}") from None
         size, limit = json_size(answer), PayloadLimits().document
         if size > limit:  # Temporal would terminate the workflow over it: the answer is refused instead
-            raise final_failure(
+            raise rejected(
                 f"subscriber answer rejected: output is {size} bytes as JSON, over the limit of {limit} "
-                "bytes that one invocation can carry through Temporal",
-                error_type="BadAnswer",
-                status_code=response.status_code,
+                "bytes that one invocation can carry through Temporal"
             )
         try:
             self.resources.catalog.require(request.trigger_id).validate_output(answer)
         except InvalidField as exc:
-            raise final_failure(
-                f"subscriber answer rejected: {exc.message}",
-                error_type="BadAnswer",
-                status_code=response.status_code,
-            ) from None
+            raise rejected(f"subscriber answer rejected: {exc.message}") from None
         return answer
