@@ -93,11 +93,12 @@ def _path_exists(compiled: CompiledFilter, data: object) -> bool:
         return next(iter(compiled.finditer(document)), None) is not None  # type: ignore[arg-type]
 
 
-def filter_matches(expression: str | None, data: object) -> bool:
+def filter_matches(expression: str | None, data: object, *, subscription_id: str | None = None) -> bool:
     """True when a subscription with this filter receives `data`.
 
     No filter matches everything. A filter that fails (invalid, or an error while evaluating, such as a
-    regex running out of its time budget) skips the subscription, as SailPoint does.
+    regex running out of its time budget) skips the subscription, as SailPoint does; a timeout is logged
+    naming ``subscription_id``, so an operator can find the filter to fix.
     """
     if not expression:
         return True
@@ -107,7 +108,10 @@ def filter_matches(expression: str | None, data: object) -> bool:
         return False
     except RegexTimeout:
         logger.warning(
-            "filter %r skipped: its regex took over %s s on this input", expression, REGEX_TIME_BUDGET_SECONDS
+            "subscription %s skipped: its filter %r took over %s s on this event's input (regex)",
+            subscription_id,
+            expression,
+            REGEX_TIME_BUDGET_SECONDS,
         )
         return False
 

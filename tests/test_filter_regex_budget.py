@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable
 
 import httpx
+import pytest
 
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, error_text, finished, start
 from tests.subscriber import Subscriber
@@ -53,10 +54,10 @@ async def test_invalid_regex_is_refused_with_its_reason(api: httpx.AsyncClient) 
 
 
 async def test_start_skips_a_subscription_whose_regex_runs_out_of_time(
-    api: httpx.AsyncClient, subscriber: Subscriber
+    api: httpx.AsyncClient, subscriber: Subscriber, caplog: pytest.LogCaptureFixture
 ) -> None:
     catastrophic, plain = subscriber.new_path(), subscriber.new_path()
-    await create_subscription(api, url=subscriber.url(catastrophic), filter=CATASTROPHIC_FILTER)
+    skipped_id = await create_subscription(api, url=subscriber.url(catastrophic), filter=CATASTROPHIC_FILTER)
     plain_id = await create_subscription(api, url=subscriber.url(plain), filter="$.attributes.firstname")
     payload = {**FNF_INPUT, "attributes": {"firstname": CATASTROPHIC_NAME}}
     started = time.monotonic()
@@ -65,3 +66,4 @@ async def test_start_skips_a_subscription_whose_regex_runs_out_of_time(
     details = [await finished(api, invocation["id"]) for invocation in invocations]
     assert [(detail["subscriptionId"], detail["status"]) for detail in details] == [(plain_id, "COMPLETED")]
     assert len(subscriber.received(plain)) == 1 and subscriber.received(catastrophic) == []
+    assert any(f"subscription {skipped_id} skipped" in record.getMessage() for record in caplog.records)

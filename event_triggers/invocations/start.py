@@ -186,7 +186,9 @@ async def _fan_out(
     invocation_type: InvocationType,
     idempotency_key: str | None = None,
 ) -> list[Invocation]:
-    matching = [item for item in subscriptions if filter_matches(item.filter, payload)]
+    matching = [
+        item for item in subscriptions if filter_matches(item.filter, payload, subscription_id=item.id)
+    ]
     if not matching:
         return []
     limits = await context.payload_limits.get()
