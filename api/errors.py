@@ -47,6 +47,10 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+TOO_DEEP_TO_PARSE = "nests objects and arrays too deep to parse"
+"""A JSON body nested about a thousand levels deep: Python's parser recurses per level and gives up."""
+
+
 def _describe_validation_error(exc: RequestValidationError) -> str:
     error = exc.errors()[0]
     location = [str(part) for part in error.get("loc", ())]
@@ -75,7 +79,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body", said precisely
+            detail = f"body: {TOO_DEEP_TO_PARSE}"
+        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -134,6 +134,18 @@ async def test_events_nested_too_deep_are_refused_and_at_the_limit_delivered(
     assert listed.json()[0]["startInvocationInput"]["contentJson"] == content
 
 
+async def test_a_body_too_deep_to_parse_is_refused_saying_so(api: httpx.AsyncClient) -> None:
+    """About a thousand levels never reach the nesting check: FastAPI's parser gives up first."""
+    deep_array = "[" * 5000 + "]" * 5000
+    response = await api.post(
+        "/trigger-invocations/v1/start",
+        content=f'{{"triggerId": "{FNF_TRIGGER}", "input": {{}}, "contentJson": {{"a": {deep_array}}}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert error_text(response) == "body: nests objects and arrays too deep to parse"
+
+
 async def test_ui_validate_filter_refuses_json_too_deep_to_parse(running_api: RunningApi) -> None:
     browser = await _logged_in(running_api, await _client(running_api))
     async with contextlib.aclosing(browser):

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from api.deps import CatalogDep, StateDep, StoreDep
+from api.errors import TOO_DEEP_TO_PARSE
 from api.ui.forms import (
     FormField,
     SubmittedForm,
@@ -350,7 +351,7 @@ async def check_filter(request: Request, session: ChangeSessionDep) -> ValidateF
     except ValueError as exc:
         raise InvalidField("body", f"malformed JSON ({exc})") from None
     except RecursionError:  # Python's parser recurses per level: about a thousand levels are too many
-        raise InvalidField("body", "nests objects and arrays too deep to parse") from None
+        raise InvalidField("body", TOO_DEEP_TO_PARSE) from None
     check_json_document(document)
     body = parse_wire(ValidateFilterRequest, document)
     return validate_filter(expression=body.filter, data=body.input)
