@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -41,8 +41,24 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    opened = await Store.open(settings)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def token_for(store: Store, settings: Settings, client_id: str, secret: str) -> clients.IssuedToken:
+    """The client credentials grant with every scope the client has."""
+    return await clients.issue_client_token(
+        store=store, settings=settings, client_id=client_id, client_secret=secret, requested_scope=None
+    )
+
+
 async def test_secrets_are_hashed_and_checked_off_the_event_loop(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Argon2 takes tens of milliseconds: on the event loop it would stall every request, delivery and
     workflow activation of the process, once per token request."""
@@ -57,54 +73,32 @@ async def test_secrets_are_hashed_and_checked_off_the_event_loop(
 
     monkeypatch.setattr(clients, "hash_client_secret", recording(clients.hash_client_secret))
     monkeypatch.setattr(clients, "verify_client_secret", recording(clients.verify_client_secret))
-    store = await Store.open(settings)
-    try:
-        created = await clients.create_client(store=store, name="ci", scopes=[SUBSCRIPTIONS_READ])
-        issued = await clients.issue_client_token(
-            store=store,
-            settings=settings,
-            client_id=created.client_id,
-            client_secret=created.client_secret,
-            requested_scope=None,
-        )
-    finally:
-        await store.close()
+    created = await clients.create_client(store=store, name="ci", scopes=[SUBSCRIPTIONS_READ])
+    issued = await token_for(store, settings, created.client_id, created.client_secret)
     assert issued.scope == SUBSCRIPTIONS_READ
     assert len(threads) == 2 and threading.get_ident() not in threads
 
 
-async def test_an_older_hash_is_replaced_once_its_secret_matches(settings: Settings) -> None:
+async def test_an_older_hash_is_replaced_once_its_secret_matches(store: Store, settings: Settings) -> None:
     """Stores of earlier versions hold hashes at argon2-cffi's defaults (~160 ms per check): the first
     token request with the right secret leaves today's parameters behind; a wrong secret changes nothing."""
-    store = await Store.open(settings)
-    try:
-        created = await clients.create_client(store=store, name="old", scopes=[SUBSCRIPTIONS_READ])
-        made_before = PasswordHasher().hash(created.client_secret)
-        await store.replace_client_secret_hash(client_id=created.client_id, secret_hash=made_before)
-
-        async def token_with(secret: str) -> clients.IssuedToken:
-            return await clients.issue_client_token(
-                store=store,
-                settings=settings,
-                client_id=created.client_id,
-                client_secret=secret,
-                requested_scope=None,
-            )
-
-        with pytest.raises(Unauthorized):
-            await token_with("wrong")
-        row = await store.get_client(created.client_id)
-        assert row is not None and row.secret_hash == made_before
-        assert (await token_with(created.client_secret)).scope == SUBSCRIPTIONS_READ
-        row = await store.get_client(created.client_id)
-    finally:
-        await store.close()
+    created = await clients.create_client(store=store, name="old", scopes=[SUBSCRIPTIONS_READ])
+    made_before = PasswordHasher().hash(created.client_secret)
+    await store.replace_client_secret_hash(client_id=created.client_id, secret_hash=made_before)
+    with pytest.raises(Unauthorized):
+        await token_for(store, settings, created.client_id, "wrong")
+    row = await store.get_client(created.client_id)
+    assert row is not None and row.secret_hash == made_before
+    assert (
+        await token_for(store, settings, created.client_id, created.client_secret)
+    ).scope == SUBSCRIPTIONS_READ
+    row = await store.get_client(created.client_id)
     assert row is not None and row.secret_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert verify_client_secret(created.client_secret, row.secret_hash)
 
 
 async def test_an_unknown_client_id_costs_a_hash_check_like_a_wrong_secret(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Answering an unknown id without hashing would tell by the time which client ids exist."""
     checked: list[str | None] = []
@@ -114,18 +108,8 @@ async def test_an_unknown_client_id_costs_a_hash_check_like_a_wrong_secret(
         return verify_client_secret(secret, hashed)
 
     monkeypatch.setattr(clients, "verify_client_secret", recording)
-    store = await Store.open(settings)
-    try:
-        with pytest.raises(Unauthorized, match="invalid_client"):
-            await clients.issue_client_token(
-                store=store,
-                settings=settings,
-                client_id="no-such-client",
-                client_secret="anything",
-                requested_scope=None,
-            )
-    finally:
-        await store.close()
+    with pytest.raises(Unauthorized, match="invalid_client"):
+        await token_for(store, settings, "no-such-client", "anything")
     assert checked == [None]
     assert not verify_client_secret("anything", None)
 
