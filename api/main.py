@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triggers.router)
     app.include_router(subscriptions.router)
     app.include_router(codec.router)
+    app.include_router(codec.web_ui_router)
     app.include_router(replays.router)  # before the invocations' /{invocation_id}/... routes
     app.include_router(invocations.router)
     install_ui(app)

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from event_triggers.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_SERVICES = {
     "postgresql",
@@ -97,6 +99,26 @@ def test_temporal_persists_in_postgresql_with_its_ui(services: dict[str, Any]) -
     assert temporal["POSTGRES_SEEDS"] == "postgresql"
     assert temporal["DEFAULT_NAMESPACE_RETENTION"] == "48h"
     assert environment(services["temporal-ui"])["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def with_defaults(value: str) -> str:
+    """``value`` as compose would pass it when no ``${VARIABLE:-default}`` is set."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_the_web_ui_links_and_decodes_through_the_api(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Administration UI links to the Web UI where browsers open it, and the Web UI's codec calls (with
+    the session cookie) come from an origin the API allows."""
+    web_ui = environment(services["temporal-ui"])
+    assert web_ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    for key, value in environment(services["api"]).items():
+        monkeypatch.setenv(key, with_defaults(value))
+    settings = Settings()  # the environment outranks any .env file
+    public_web_ui = with_defaults(web_ui["TEMPORAL_CORS_ORIGINS"])
+    assert settings.temporal_ui_url == public_web_ui == "http://localhost:8080"
+    assert settings.codec_cors_origins == [public_web_ui]
 
 
 def test_the_image_builds_from_the_project() -> None:

@@ -1,14 +1,38 @@
+"""The Temporal codec server protocol over the payload encryption keys, for the CLI and the Web UI.
+
+``/codec`` authorises with a bearer token (``temporal workflow show --codec-endpoint ... --codec-auth``).
+A browser cannot attach one of our tokens to the Web UI's codec calls, so ``/ui/codec`` serves the same
+protocol to the Administration UI's session: with ``TEMPORAL_CODEC_INCLUDE_CREDENTIALS`` the Web UI's
+fetches carry the session cookie (path ``/ui``), and whoever is logged in with invocation-status read
+access sees decrypted payloads, as the Administration UI shows them.
+"""
+
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
 from api.deps import ReadInvocationStatus, StateDep
 from api.openapi import AUTHENTICATED, WITH_BODY, error_responses
-from event_triggers.errors import NotFound
+from api.ui.session import SessionDep
+from event_triggers.errors import Forbidden, NotFound
+from event_triggers.security.client_credentials import INVOCATION_STATUS_READ
 from event_triggers.security.payload_codec import codec_endpoint_transform
 from event_triggers.temporal import payload_codec
+
+
+async def web_ui_session(request: Request, state: StateDep, session: SessionDep) -> None:
+    """A logged-in session allowed to read invocations, called from this origin or a Web UI origin.
+
+    CORS already keeps other origins from reading the answer; refusing them here as well means a page
+    elsewhere cannot even make the API decrypt on its behalf."""
+    origin = request.headers.get("origin")
+    own_origin = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own_origin and origin not in state.settings.codec_cors_origins:
+        raise Forbidden(f"origin {origin} is not in EVENT_TRIGGERS_CODEC_CORS_ORIGINS")
+    session.require(INVOCATION_STATUS_READ)
+
 
 router = APIRouter(
     prefix="/codec",
@@ -16,6 +40,7 @@ router = APIRouter(
     dependencies=[ReadInvocationStatus],
     responses=error_responses(*AUTHENTICATED, *WITH_BODY, 404),
 )
+web_ui_router = APIRouter(prefix="/ui/codec", include_in_schema=False, dependencies=[Depends(web_ui_session)])
 
 
 async def _transform(
@@ -28,12 +53,14 @@ async def _transform(
 
 
 @router.post("/encode")
+@web_ui_router.post("/encode")
 async def encode(state: StateDep, body: dict[str, Any]) -> dict[str, Any]:
-    """Temporal codec server protocol, for ``temporal workflow`` CLI and Web UI (``--ui-codec-endpoint``)."""
+    """Encrypts payloads, for ``temporal workflow`` commands that send input (``--codec-endpoint``)."""
     return await _transform(state, body, "encode")
 
 
 @router.post("/decode")
+@web_ui_router.post("/decode")
 async def decode(state: StateDep, body: dict[str, Any]) -> dict[str, Any]:
-    """Decrypts payloads for the Web UI; needs a token with invocation-status read access."""
+    """Decrypts payloads for the Web UI and the CLI; needs invocation-status read access."""
     return await _transform(state, body, "decode")
