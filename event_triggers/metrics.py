@@ -37,7 +37,15 @@ from temporalio.worker import (
 
 from event_triggers.config import Settings
 from event_triggers.destinations.registry import DESTINATIONS
-from event_triggers.errors import Conflict, Gone, InvalidField, NotFound, Unauthorized, Unavailable
+from event_triggers.errors import (
+    Conflict,
+    Gone,
+    InvalidField,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from event_triggers.invocation_models import RATE_LIMITED, WORKFLOW_TYPE
 
 logger = logging.getLogger(__name__)
@@ -91,6 +99,7 @@ CALLBACK_RESULTS: tuple[tuple[type[Exception], str], ...] = (
     (Conflict, "conflict"),
     (NotFound, "not_found"),
     (Unavailable, "unavailable"),
+    (PayloadTooLarge, "too_large"),
 )
 
 P = ParamSpec("P")

@@ -110,13 +110,16 @@ async def test_callbacks_and_awaiting_response(running_api: RunningApi, subscrib
         complete = f"/trigger-invocations/v1/{invocation['id']}/complete"
         wrong = await api.post(complete, json={"secret": "not-the-secret", "output": RR_OUTPUT})
         assert wrong.status_code == 401
+        too_large = {"secret": invocation["secret"], "output": {**RR_OUTPUT, "comment": "x" * 1_000_000}}
+        assert (await api.post(complete, json=too_large)).status_code == 413
         accepted = await api.post(complete, json={"secret": invocation["secret"], "output": RR_OUTPUT})
         assert accepted.status_code == 204, accepted.text
         again = await api.post(complete, json={"secret": invocation["secret"], "output": RR_OUTPUT})
         assert again.status_code == 409
         assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
     after = await scrape(running_api.base_url)
-    for result, expected in (("unauthorized", 1), ("accepted", 1), ("conflict", 1), ("invalid", 0)):
+    counted = (("unauthorized", 1), ("too_large", 1), ("accepted", 1), ("conflict", 1), ("invalid", 0))
+    for result, expected in counted:
         assert delta(before, after, "event_triggers_callbacks_total", result=result) == expected, result
 
 
