@@ -106,7 +106,10 @@ async def get_checked_session(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         sent = str((await request.form()).get(CSRF_FIELD) or "")
-    if not sent or not hmac.compare_digest(sent, session.csrf_token):
+    # Compared as UTF-8 bytes: ``compare_digest`` raises TypeError for a str that is not ASCII.
+    if not sent or not hmac.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), session.csrf_token.encode("ascii")
+    ):
         raise Forbidden("missing or wrong CSRF token; reload the page and try again")
     return session
 
