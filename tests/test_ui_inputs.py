@@ -5,9 +5,14 @@ Each is a 4xx naming what is wrong (or the form again), never a 500, and never a
 from __future__ import annotations
 
 import contextlib
+from urllib.parse import urlencode
+
+import httpx
 
 from tests.conftest import RunningApi
-from tests.test_ui import _client, _logged_in
+from tests.invocation_fixtures import create_subscription
+from tests.subscriber import Subscriber
+from tests.test_ui import _client, _csrf, _logged_in, _new_subscription_form
 
 
 async def test_a_csrf_token_that_is_not_ascii_is_refused_like_a_wrong_one(running_api: RunningApi) -> None:
@@ -28,3 +33,38 @@ async def test_a_csrf_token_that_is_not_ascii_is_refused_like_a_wrong_one(runnin
         )
         assert check.status_code == 403, check.text
         assert (await browser.get("/ui/")).status_code == 200, "the session was not ended"
+
+
+async def test_control_names_nested_inside_another_control_are_a_400_naming_them(
+    running_api: RunningApi, api: httpx.AsyncClient, subscriber: Subscriber
+) -> None:
+    url = subscriber.url(subscriber.new_path())
+    subscription_id = await create_subscription(api, url=url, name="kept")
+    browser = await _logged_in(running_api, await _client(running_api))
+    async with contextlib.aclosing(browser):
+        token = _csrf((await browser.get("/ui/subscriptions/new")).text)
+        for action in ("/ui/subscriptions/new", f"/ui/subscriptions/{subscription_id}/edit"):
+            for extra, name, inside in (
+                ({"name.first": "x"}, "name.first", "name"),
+                (
+                    {"maxDeliveriesPerSecond": "2", "maxDeliveriesPerSecond.value": "3"},
+                    "maxDeliveriesPerSecond.value",
+                    "maxDeliveriesPerSecond",
+                ),
+                ({"httpConfig.url.host": "x"}, "httpConfig.url.host", "httpConfig.url"),
+            ):
+                form = {**_new_subscription_form(url, name="changed"), **extra, "csrf_token": token}
+                response = await browser.post(action, data=form)
+                assert response.status_code == 400, (action, name, response.status_code, response.text[:300])
+                assert f"{name}: cannot be set inside {inside}," in response.text, response.text
+            # A value after the controls nested in it: refused too, not overwriting them.
+            pairs = [("name.first", "x"), *_new_subscription_form(url).items(), ("csrf_token", token)]
+            response = await browser.post(
+                action,
+                content=urlencode(pairs).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert response.status_code == 400, (action, response.status_code, response.text[:300])
+            assert "name: holds other controls" in response.text, response.text
+    stored = await running_api.state.store.list_subscriptions()
+    assert [item.name for item in stored] == ["kept"], "a refused form changes nothing"

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from event_triggers.destinations.registry import DESTINATIONS
+from event_triggers.errors import InvalidField
 from event_triggers.models import HttpDispatchMode
 
 _LABELS = {
@@ -152,10 +153,18 @@ def destination_sections() -> tuple[FormField, ...]:
 
 
 def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+    """Set the control ``path`` (``httpConfig.url``); 400 naming it when it nests inside a control with a
+    value of its own (``name.first`` beside ``name``) or holds others (``httpConfig`` beside its fields)."""
     *parents, leaf = path.split(".")
     node = document
-    for part in parents:
-        node = node.setdefault(part, {})
+    for depth, part in enumerate(parents, start=1):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            outer = ".".join(parents[:depth])
+            raise InvalidField(path, f"cannot be set inside {outer}, a control with a value of its own")
+        node = child
+    if isinstance(node.get(leaf), dict):
+        raise InvalidField(path, "holds other controls: it cannot have a value of its own")
     node[leaf] = value
 
 
@@ -219,7 +228,7 @@ def read_subscription_form(
                 _pop_path(document, control.name)
     if "enabled" in document:
         document["enabled"] = document["enabled"] == "true"
-    if document.get("maxDeliveriesPerSecond"):
+    if isinstance(document.get("maxDeliveriesPerSecond"), str) and document["maxDeliveriesPerSecond"]:
         document["maxDeliveriesPerSecond"] = _number(document["maxDeliveriesPerSecond"])
     return SubmittedForm(body=_prune_empty(document), values=values)
 
