@@ -5,12 +5,13 @@ Each is a 4xx naming what is wrong (or the form again), never a 500, and never a
 from __future__ import annotations
 
 import contextlib
+import re
 from urllib.parse import urlencode
 
 import httpx
 
 from tests.conftest import RunningApi
-from tests.invocation_fixtures import create_subscription
+from tests.invocation_fixtures import FNF_TRIGGER, create_destination_subscription, create_subscription
 from tests.subscriber import Subscriber
 from tests.test_ui import _client, _csrf, _logged_in, _new_subscription_form
 
@@ -68,3 +69,66 @@ async def test_control_names_nested_inside_another_control_are_a_400_naming_them
             assert "name: holds other controls" in response.text, response.text
     stored = await running_api.state.store.list_subscriptions()
     assert [item.name for item in stored] == ["kept"], "a refused form changes nothing"
+
+
+async def test_a_form_shown_again_after_an_error_holds_no_secret(
+    running_api: RunningApi, api: httpx.AsyncClient
+) -> None:
+    password, stored_password = "hunter2-never-shown", "stored-never-shown"
+    broker = "rabbit.example.com:5672/idn"
+    stored = await create_destination_subscription(
+        api,
+        type_name="RABBITMQ",
+        config={
+            "url": f"amqp://feeder:{stored_password}@{broker}",
+            "exchange": "identity",
+            "routingKey": "x",
+        },
+    )
+    rabbit_form = {
+        "triggerId": FNF_TRIGGER,
+        "name": "broker feed",
+        "type": "RABBITMQ",
+        "rabbitMqConfig.url": f"amqp://feeder:{password}@{broker}",
+        "rabbitMqConfig.exchange": "identity",
+        "rabbitMqConfig.routingKey": "created",
+        "filter": "$[",
+        "enabled": "true",
+    }
+    browser = await _logged_in(running_api, await _client(running_api))
+    async with contextlib.aclosing(browser):
+        token = _csrf((await browser.get("/ui/subscriptions/new")).text)
+        for action in ("/ui/subscriptions/new", f"/ui/subscriptions/{stored['id']}/edit"):
+            rabbit = await browser.post(action, data={**rabbit_form, "csrf_token": token})
+            assert rabbit.status_code == 200 and 'id="error-filter"' in rabbit.text, rabbit.text
+            assert password not in rabbit.text and stored_password not in rabbit.text, (
+                "the broker password typed in the URL is not shown again"
+            )
+            assert f'value="amqp://feeder@{broker}"' in rabbit.text, "the rest of the URL is"
+            assert re.search(r'id="error-rabbitMqConfig.url">[^<]*password', rabbit.text), (
+                "the form says to type the password again"
+            )
+
+        for fields in (
+            {
+                "httpConfig.httpAuthenticationType": "BASIC_AUTH",
+                "httpConfig.basicAuthConfig.userName": "me",
+                "httpConfig.basicAuthConfig.password": password,
+            },
+            {
+                "httpConfig.httpAuthenticationType": "BEARER_TOKEN",
+                "httpConfig.bearerTokenAuthConfig.bearerToken": password,
+            },
+        ):
+            http = await browser.post(
+                "/ui/subscriptions/new",
+                data={
+                    **_new_subscription_form(f"https://user:{password}@hooks.example.com/x"),
+                    **fields,
+                    "csrf_token": token,
+                },
+            )
+            assert http.status_code == 200 and "error-httpConfig.url" in http.text, http.text
+            assert password not in http.text, fields
+    [kept] = await running_api.state.store.list_subscriptions()
+    assert kept.name == stored["name"], "a refused form changes nothing"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
@@ -231,6 +232,54 @@ def read_subscription_form(
     if isinstance(document.get("maxDeliveriesPerSecond"), str) and document["maxDeliveriesPerSecond"]:
         document["maxDeliveriesPerSecond"] = _number(document["maxDeliveriesPerSecond"])
     return SubmittedForm(body=_prune_empty(document), values=values)
+
+
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+URL_PASSWORD_NOT_SHOWN = "type the URL's password again: a password is never shown back"
+URL_PASSWORD_KEPT = (
+    "a password is never shown back: type the URL's password again, or save without one to keep the stored "
+    "password of the same host and user"
+)
+
+
+def _without_url_password(text: str) -> str | None:
+    """``text`` without the password of the URL it holds (``amqp://user:pw@host`` -> ``amqp://user@host``),
+    or None when it is not a URL with a password. A URL with an ``@`` that does not parse is dropped whole
+    (``""``): its password cannot be cut out."""
+    if "@" not in text or not _URL_START.match(text):
+        return None
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:
+        return ""
+    if password is None:
+        return None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def values_to_show_again(values: Mapping[str, str]) -> tuple[dict[str, str], set[str]]:
+    """A submitted form's values to fill the form again after an error, without a secret: no password
+    control, and no password inside a URL. Also returns the controls whose URL lost its password (the
+    form asks for it again)."""
+    secret_controls = {
+        control.name
+        for section in destination_sections()
+        for control in section.walk()
+        if control.kind == "password"
+    }
+    shown: dict[str, str] = {}
+    cleared: set[str] = set()
+    for name, value in values.items():
+        if name in secret_controls:
+            continue
+        without = _without_url_password(value)
+        if without is not None:
+            cleared.add(name)
+        shown[name] = value if without is None else without
+    return shown, cleared
 
 
 def form_values(document: Mapping[str, Any]) -> dict[str, str]:

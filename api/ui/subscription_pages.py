@@ -10,12 +10,15 @@ from fastapi import APIRouter, Form, Request, Response
 from api.deps import CatalogDep, StateDep, StoreDep
 from api.errors import TOO_DEEP_TO_PARSE
 from api.ui.forms import (
+    URL_PASSWORD_KEPT,
+    URL_PASSWORD_NOT_SHOWN,
     FormField,
     SubmittedForm,
     destination_sections,
     destination_settings,
     form_values,
     read_subscription_form,
+    values_to_show_again,
 )
 from api.ui.rendering import UiRoute, redirect, render
 from api.ui.session import CSRF_FIELD, ChangeSessionDep, SessionDep, UiSession
@@ -68,6 +71,25 @@ def field_errors(problem: DomainError, controls: set[str]) -> dict[str, str]:
         return {"": problem.message}
     # An error on a whole settings object (``httpConfig``) goes to its fieldset.
     return {field: reason} if field in controls else {"": f"{field}: {reason}"}
+
+
+def _refused_form_page(
+    request: Request,
+    *,
+    session: UiSession,
+    catalog: Catalog,
+    submitted: SubmittedForm,
+    problem: DomainError,
+    subscription: Subscription | None,
+) -> Response:
+    """The submitted form again with the API's errors, holding no secret it was sent."""
+    values, cleared = values_to_show_again(submitted.values)
+    errors = field_errors(problem, _controls(destination_sections()))
+    for name in cleared:
+        errors.setdefault(name, URL_PASSWORD_KEPT if subscription else URL_PASSWORD_NOT_SHOWN)
+    return _form_page(
+        request, session=session, catalog=catalog, values=values, errors=errors, subscription=subscription
+    )
 
 
 def _controls(sections: tuple[FormField, ...]) -> set[str]:
@@ -152,14 +174,8 @@ async def create_subscription(
             store=state.store, catalog=catalog, destinations=state.destinations, body=submitted.body
         )
     except DomainError as problem:
-        errors = field_errors(problem, _controls(destination_sections()))
-        return _form_page(
-            request,
-            session=session,
-            catalog=catalog,
-            values=submitted.values,
-            errors=errors,
-            subscription=None,
+        return _refused_form_page(
+            request, session=session, catalog=catalog, submitted=submitted, problem=problem, subscription=None
         )
     secret = created.signingSecrets[0].secret if destination_for(created.type).signs_deliveries else None
     return render(
@@ -245,12 +261,12 @@ async def save_subscription(
     except DomainError as problem:
         if isinstance(problem, NotFound):
             raise
-        return _form_page(
+        return _refused_form_page(
             request,
             session=session,
             catalog=catalog,
-            values=submitted.values,
-            errors=field_errors(problem, _controls(destination_sections())),
+            submitted=submitted,
+            problem=problem,
             subscription=stored,
         )
     return redirect(f"/ui/subscriptions/{subscription_id}")
