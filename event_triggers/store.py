@@ -211,6 +211,12 @@ _STARTABLE = or_(SubscriptionRow.enabled.is_(True), SubscriptionRow.disabled_rea
 """Subscriptions that events start invocations for: enabled, or paused by an automatic disable."""
 
 
+def _no_such_key(key: str) -> bool:
+    """A key no row can have: a NUL, which PostgreSQL refuses in any text (the query would fail, a 500)
+    and no id or client id this service makes holds."""
+    return "\x00" in key
+
+
 _Params = ParamSpec("_Params")
 _Result = TypeVar("_Result")
 
@@ -309,6 +315,8 @@ class Store:
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
         """Replace what clients set; the signing secrets stay as they are. Enabling a disabled
         subscription clears why it was disabled and starts its failure count afresh."""
+        if _no_such_key(subscription_id):
+            raise KeyError(subscription_id)
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
@@ -329,6 +337,8 @@ class Store:
     ) -> Subscription | None:
         """Make ``new_secret`` current; the previous one signs too until ``now + grace`` (at most
         ``MAX_OLD_SIGNING_SECRETS`` old ones, the newest)."""
+        if _no_such_key(subscription_id):
+            return None
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
@@ -349,6 +359,8 @@ class Store:
 
     @_completes_when_cancelled
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
+        if _no_such_key(subscription_id):
+            return None
         async with self._sessions() as session:
             row = await session.get(SubscriptionRow, subscription_id)
             return self._from_row(row) if row else None
@@ -482,6 +494,8 @@ class Store:
 
     @_completes_when_cancelled
     async def delete_subscription(self, subscription_id: str) -> bool:
+        if _no_such_key(subscription_id):
+            return False
         async with self._sessions.begin() as session:
             row = await session.get(SubscriptionRow, subscription_id)
             if row is None:
@@ -559,6 +573,8 @@ class Store:
 
     @_completes_when_cancelled
     async def get_client(self, client_id: str) -> ApiClientRow | None:
+        if _no_such_key(client_id):
+            return None
         async with self._sessions() as session:
             return await session.get(ApiClientRow, client_id)
 
@@ -576,6 +592,8 @@ class Store:
 
     @_completes_when_cancelled
     async def delete_client(self, client_id: str) -> bool:
+        if _no_such_key(client_id):
+            return False
         async with self._sessions.begin() as session:
             row = await session.get(ApiClientRow, client_id)
             if row is None:

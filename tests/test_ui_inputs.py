@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
+from event_triggers.config import Settings
 from tests.conftest import RunningApi
 from tests.invocation_fixtures import FNF_TRIGGER, create_destination_subscription, create_subscription
 from tests.subscriber import Subscriber
 from tests.test_ui import _client, _csrf, _logged_in, _new_subscription_form
+
+NUL_ID = "a%00b"
+"""A subscription id with a NUL in the path: PostgreSQL refuses the character in any query parameter."""
 
 
 async def test_a_csrf_token_that_is_not_ascii_is_refused_like_a_wrong_one(running_api: RunningApi) -> None:
@@ -132,3 +138,63 @@ async def test_a_form_shown_again_after_an_error_holds_no_secret(
             assert password not in http.text, fields
     [kept] = await running_api.state.store.list_subscriptions()
     assert kept.name == stored["name"], "a refused form changes nothing"
+
+
+@pytest.fixture
+async def on_each_store(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[RunningApi]:
+    """The API on SQLite, then on PostgreSQL."""
+    async with RunningApi(make_settings(database_url=database_url)) as running:
+        yield running
+
+
+async def test_ids_with_a_nul_are_unknown_on_every_store(on_each_store: RunningApi) -> None:
+    running = on_each_store
+    client = await _client(running)
+    browser = await _logged_in(running, client)
+    api = await running.client()
+    async with contextlib.aclosing(browser), contextlib.aclosing(api):
+        for path in (f"/ui/subscriptions/{NUL_ID}", f"/ui/subscriptions/{NUL_ID}/edit"):
+            page = await browser.get(path)
+            assert page.status_code == 404, (path, page.status_code, page.text[:200])
+            assert "does not exist" in page.text
+        token = _csrf((await browser.get("/ui/subscriptions/new")).text)
+        for action, data in (
+            ("enabled", {"enabled": "false"}),
+            ("rotate-secret", {}),
+            ("delete", {}),
+            ("edit", {"name": "x"}),
+            ("test", {}),
+        ):
+            response = await browser.post(
+                f"/ui/subscriptions/{NUL_ID}/{action}", data={**data, "csrf_token": token}
+            )
+            assert response.status_code == 404, (action, response.status_code, response.text[:200])
+
+        rest = f"/trigger-subscriptions/v1/{NUL_ID}"
+        for response in (
+            await api.get(rest),
+            await api.delete(rest),
+            await api.patch(rest, json=[{"op": "replace", "path": "/enabled", "value": False}]),
+            await api.post(f"{rest}/rotate-signing-secret"),
+        ):
+            assert response.status_code == 404, (response.request.method, response.status_code, response.text)
+
+        replay = await api.post(
+            "/trigger-invocations/v1/replays",
+            json={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "subscriptionId": "a\x00b"},
+        )
+        assert replay.status_code == 400 and "subscriptionId: unknown subscription" in replay.text, (
+            replay.text
+        )
+
+        login = await browser.post(
+            "/ui/login", data={"client_id": "a\x00b", "client_secret": client.client_secret}
+        )
+        assert login.status_code == 200 and "unknown client or wrong secret" in login.text, login.text
+        token_request = await api.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"},
+        )
+        assert token_request.status_code == 401, token_request.text
