@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # the Temporal client, store and catalog load only for the co
 
 WAIT_INTERVAL = 1.0
 """How often ``replay --wait`` reads the replay's progress (seconds)."""
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Control characters (C0, DEL, C1: escape sequences), line separators and bidirectional overrides."""
 
 
 @asynccontextmanager
@@ -56,6 +59,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _printable(value: object) -> str:
+    """``value`` as text for the terminal, its control characters escaped (``\\x1b``): a subscriber's
+    answer or a subscription's name must not act on the operator's terminal (set its clipboard, clear
+    it, hide or reorder what follows)."""
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
@@ -87,7 +97,8 @@ async def _list(context: InvocationContext, args: argparse.Namespace) -> Any:
 def _print_list(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         when = row["created"][:19]
-        print(f"{row['id']}  {row['status']:<17}  {when}  {row['triggerId']}  {row['subscriptionName']}")
+        trigger, name = _printable(row["triggerId"]), _printable(row["subscriptionName"])
+        print(f"{_printable(row['id'])}  {row['status']:<17}  {when}  {trigger}  {name}")
 
 
 async def _show(context: InvocationContext, args: argparse.Namespace) -> Any:
@@ -98,7 +109,7 @@ async def _show(context: InvocationContext, args: argparse.Namespace) -> Any:
 
 def _print_fields(value: Any) -> None:
     for key, item in _plain(value).items():
-        print(f"{key + ':':<18}{json.dumps(item) if isinstance(item, dict | list) else item}")
+        print(f"{key + ':':<18}{json.dumps(item) if isinstance(item, dict | list) else _printable(item)}")
 
 
 async def _attempts(context: InvocationContext, args: argparse.Namespace) -> Any:
@@ -109,7 +120,7 @@ async def _attempts(context: InvocationContext, args: argparse.Namespace) -> Any
 
 def _print_attempts(attempts: list[Any]) -> None:
     for item in attempts:
-        outcome = item.error or "delivered"
+        outcome = _printable(item.error) if item.error else "delivered"
         status = item.statusCode if item.statusCode is not None else "---"
         following = f"  next {_when(item.nextAttemptAt)}" if item.nextAttemptAt else ""
         took = f"{item.durationMs or 0:>6} ms"
@@ -149,7 +160,7 @@ async def _replay(context: InvocationContext, args: argparse.Namespace) -> Repla
 
 def _print_replay(replay: Replay) -> None:
     counts = f"{replay.replayed} replayed, {replay.failed} failed of {replay.total}"
-    print(f"{replay.id}  {replay.status.value:<9}  {counts}")
+    print(f"{_printable(replay.id)}  {replay.status.value:<9}  {counts}")
 
 
 def _time(text: str) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -113,3 +114,29 @@ async def test_replay_from_the_terminal(
     assert code == 2 and "already COMPLETED" in err
     code, _, err = await cli(settings, "replay", "--subscription", subscription_id)
     assert code == 2 and "from: is required" in err
+
+
+async def test_what_a_subscriber_sent_reaches_the_terminal_without_control_characters(
+    api: httpx.AsyncClient, subscriber: Subscriber, settings: Settings
+) -> None:
+    """A subscriber's answer (and a subscription's name) is printed with its control characters escaped:
+    raw, an escape sequence would act on the operator's terminal (set the clipboard, clear the screen)."""
+    path = subscriber.new_path(Reply(status=400, body=b"\x1b]52;c;cHduZWQ=\x07\x1b[2Jno\r\nway \xc2\x9b1m"))
+    subscription_id = await create_subscription(api, url=subscriber.url(path), name="\x1b[8mhidden")
+    [failed] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    assert (await finished(api, failed["id"]))["status"] == "FAILED"
+
+    async def listed() -> Any:
+        code, out, err = await cli(settings, "list", "--subscription", subscription_id)
+        assert code == 0, err
+        return out if failed["id"] in out and "FAILED" in out else None
+
+    outputs = [await wait_until(listed, timeout=30, interval=0.5)]
+    for command in ("show", "attempts"):
+        code, out, err = await cli(settings, command, failed["id"])
+        assert code == 0, err
+        assert "\\x1b]52;c;cHduZWQ=\\x07\\x1b[2Jno\\r\\nway \\x9b1m" in out, out
+        outputs.append(out)
+    assert "\\x1b[8mhidden" in outputs[0]
+    for out in outputs:
+        assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", out), repr(out)
