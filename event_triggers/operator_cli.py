@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from event_triggers.collection import MAX_LIMIT
 from event_triggers.config import Settings
 from event_triggers.errors import InvalidField
 from event_triggers.invocation_models import InvocationStatus
@@ -166,9 +167,24 @@ def _print_replay(replay: Replay) -> None:
 def _time(text: str) -> datetime:
     """An ISO 8601 time; without an offset it is this machine's local time."""
     try:
-        return datetime.fromisoformat(text).astimezone()
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    try:
+        return parsed.astimezone()
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+14:00 is in year 0 in UTC
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: it has no date in UTC") from None
+
+
+def _page_size(text: str) -> int:
+    """``list --limit``: a whole number from 1 to ``MAX_LIMIT``."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= size <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT}, not {size}")
+    return size
 
 
 Printer = Callable[[Any], None]
@@ -201,7 +217,7 @@ def add_invocations_parser(commands: Any) -> argparse.ArgumentParser:
     listing.add_argument("--trigger")
     listing.add_argument("--subscription")
     listing.add_argument("--status", choices=[item.value for item in InvocationStatus])
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=_page_size, default=50, help=f"at most {MAX_LIMIT} (default: 50)")
     for name, text in (
         ("show", "one invocation"),
         ("attempts", "every delivery attempt of an invocation, oldest first"),

@@ -140,3 +140,22 @@ async def test_what_a_subscriber_sent_reaches_the_terminal_without_control_chara
     assert "\\x1b[8mhidden" in outputs[0]
     for out in outputs:
         assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", out), repr(out)
+
+
+async def test_list_limits_and_replay_times_out_of_range_are_usage_errors(
+    api: httpx.AsyncClient, subscriber: Subscriber, settings: Settings
+) -> None:
+    await create_subscription(api, url=subscriber.url(subscriber.new_path()))
+    [started] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+    await finished(api, started["id"])
+    for args, option in (
+        (("list", "--limit", "0"), "--limit"),
+        (("list", "--limit", "-1"), "--limit"),
+        (("list", "--limit", str(2**40)), "--limit"),
+        (("replay", "--from", "0001-01-01T00:00:00+14:00"), "--from"),
+        (("replay", "--from", "2026-01-01T00:00:00Z", "--to", "9999-12-31T23:59:59-14:00"), "--to"),
+    ):
+        code, _, err = await cli(settings, *args)
+        assert code == 2 and f"argument {option}:" in err and "Traceback" not in err, (args, code, err)
+    rows = await cli_json(settings, "list", "--limit", "1")
+    assert len(rows) == 1, "the smallest page still lists"
