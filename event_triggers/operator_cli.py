@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from event_triggers.collection import MAX_LIMIT
 from event_triggers.config import Settings
-from event_triggers.errors import InvalidField
+from event_triggers.errors import InvalidField, Unavailable
 from event_triggers.invocation_models import InvocationStatus
 from event_triggers.replay_models import DEFAULT_STATUSES, Replay, ReplayStatus
 
@@ -40,11 +40,15 @@ async def invocation_context(settings: Settings) -> AsyncIterator[InvocationCont
 
     store = await Store.open(settings)
     try:
+        try:
+            client = await connect(settings)
+        except Exception as exc:  # the SDK's RuntimeError: an error line, as the API's 503, not a traceback
+            raise Unavailable(f"Temporal at {settings.temporal_address}: {exc}") from exc
         yield InvocationContext(
             settings=settings,
             store=store,
             catalog=load_catalog(extra_dirs=settings.catalog_dirs),
-            client=await connect(settings),
+            client=client,
             server_key=load_server_key(settings),
             subscriptions=SubscriptionReads(store),
         )

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from event_triggers.config import Settings
-from tests.conftest import wait_until
+from tests.conftest import free_port, wait_until
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
 from tests.subscriber import Reply, Subscriber
 from tests.worker_process import process_environment
@@ -159,3 +159,11 @@ async def test_list_limits_and_replay_times_out_of_range_are_usage_errors(
         assert code == 2 and f"argument {option}:" in err and "Traceback" not in err, (args, code, err)
     rows = await cli_json(settings, "list", "--limit", "1")
     assert len(rows) == 1, "the smallest page still lists"
+
+
+async def test_an_unreachable_temporal_is_an_error_line_not_a_traceback(settings: Settings) -> None:
+    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    code, out, err = await cli(unreachable, "show", "0b9e6a38-0000-4000-8000-000000000000")
+    assert code == 2 and out == "", (code, out, err)
+    assert err.startswith(f"error: Temporal at {unreachable.temporal_address}: "), err
+    assert "Traceback" not in err
