@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -109,11 +110,17 @@ async def test_async_callback_rules(
     assert (markers, upserted) == (["core_local_activity"], {"InvocationStatus"})
 
 
-async def test_error_callback_fails_the_invocation(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+@pytest.mark.parametrize(
+    "output",
+    [None, {"approved": False}],
+    ids=["error alone", "error with output (SailPoint's example body)"],
+)
+async def test_error_callback_fails_the_invocation(
+    api: httpx.AsyncClient, subscriber: Subscriber, output: dict[str, Any] | None
+) -> None:
     invocation = await awaiting_invocation(api, subscriber)
-    response = await api.post(
-        complete_url(invocation), json={"secret": invocation["secret"], "error": "Access request is denied."}
-    )
+    body = {"secret": invocation["secret"], "error": "Access request is denied.", "output": output}
+    response = await api.post(complete_url(invocation), json={k: v for k, v in body.items() if v is not None})
     assert response.status_code == 204, response.text
     detail = await finished(api, invocation["id"])
     assert (detail["status"], detail["error"], detail["output"]) == (
@@ -121,6 +128,20 @@ async def test_error_callback_fails_the_invocation(api: httpx.AsyncClient, subsc
         "Access request is denied.",
         None,
     )
+
+
+async def test_an_empty_error_is_no_error(api: httpx.AsyncClient, subscriber: Subscriber) -> None:
+    invocation = await awaiting_invocation(api, subscriber)
+    url, secret = complete_url(invocation), invocation["secret"]
+    alone = await api.post(url, json={"secret": secret, "error": ""})
+    assert alone.status_code == 400 and alone.json()["messages"][0]["text"].startswith("output:"), alone.text
+    assert (await api.get(f"/trigger-invocations/v1/{invocation['id']}")).json()[
+        "status"
+    ] == "AWAITING_RESPONSE"
+    completed = await api.post(url, json={"secret": secret, "output": RR_OUTPUT, "error": ""})
+    assert completed.status_code == 204, completed.text
+    detail = await finished(api, invocation["id"])
+    assert (detail["status"], detail["output"], detail["error"]) == ("COMPLETED", RR_OUTPUT, None)
 
 
 async def test_deadline_times_out_then_late_callback_is_gone(

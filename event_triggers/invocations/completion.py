@@ -45,10 +45,14 @@ async def complete_invocation(
     status = status_of(description)
     if status.finished:
         raise _finished_error(invocation_id, status)
+    # As SailPoint completes: a non-empty error fails the invocation with it, whatever the output says
+    # (its own example sends both), and an empty one is no error.
+    if error:
+        output = None
+    else:
+        error = None
     if output is None and error is None:
-        raise InvalidField("output", "is required (or error, to fail the invocation)")
-    if output is not None and error is not None:
-        raise InvalidField("error", "cannot be sent together with output")
+        raise InvalidField("output", "is required (or a non-empty error, to fail the invocation)")
     # An answer Temporal could not carry would terminate the workflow: refuse it, the invocation waits on.
     check_nesting("output", output)
     limits = await context.payload_limits.get()
