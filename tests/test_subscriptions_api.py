@@ -120,6 +120,45 @@ async def test_bearer_token_requires_token(api: httpx.AsyncClient) -> None:
     assert "httpConfig.bearerTokenAuthConfig.bearerToken" in error_text(response)
 
 
+async def test_null_authentication_type_means_no_auth(api: httpx.AsyncClient) -> None:
+    """SailPoint's PowerShell SDK (``Initialize-HttpConfig``, then ``New-SubscriptionV1``) strips null
+    members from the body's top level only: an ``httpConfig`` built without authentication arrives with
+    ``httpAuthenticationType``, ``basicAuthConfig`` and ``bearerTokenAuthConfig`` all null. The spec's
+    default for the type is NO_AUTH."""
+    powershell_config = {
+        "url": "https://hooks.example.com/identity",
+        "httpDispatchMode": "SYNC",
+        "httpAuthenticationType": None,
+        "basicAuthConfig": None,
+        "bearerTokenAuthConfig": None,
+    }
+    created = await api.post(
+        "/trigger-subscriptions/v1", json=http_subscription(httpConfig=powershell_config)
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["httpConfig"]["httpAuthenticationType"] == "NO_AUTH"
+    url = f"/trigger-subscriptions/v1/{created.json()['id']}"
+
+    with_password = {
+        **powershell_config,
+        "httpAuthenticationType": "BASIC_AUTH",
+        "basicAuthConfig": {"userName": "u", "password": "open-sesame-4711"},
+    }
+    assert (await api.put(url, json=http_subscription(httpConfig=with_password))).status_code == 200
+    replaced = await api.put(url, json=http_subscription(httpConfig=powershell_config))
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["httpConfig"]["httpAuthenticationType"] == "NO_AUTH"
+    assert replaced.json()["httpConfig"]["basicAuthConfig"] is None
+    patched = await api.patch(
+        url,
+        json=[{"op": "replace", "path": "/httpConfig", "value": powershell_config}],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["httpConfig"]["httpAuthenticationType"] == "NO_AUTH"
+    assert (await api.get(url)).json() == patched.json()
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

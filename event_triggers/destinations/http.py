@@ -18,6 +18,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
+from pydantic import BeforeValidator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -70,10 +71,17 @@ class BearerTokenAuthConfig(WireModel):
     bearerToken: Annotated[str | None, MaxLength(CREDENTIAL_MAX)] = None
 
 
+def _no_auth_when_null(value: object) -> object:
+    return HttpAuthenticationType.NO_AUTH if value is None else value
+
+
 class HttpConfig(WireModel):
     url: Annotated[str, MaxLength(URL_MAX)]
     httpDispatchMode: HttpDispatchMode = HttpDispatchMode.SYNC
-    httpAuthenticationType: HttpAuthenticationType = HttpAuthenticationType.NO_AUTH
+    httpAuthenticationType: Annotated[HttpAuthenticationType, BeforeValidator(_no_auth_when_null)] = (
+        HttpAuthenticationType.NO_AUTH
+    )
+    """Null is NO_AUTH, the default: SailPoint's PowerShell SDK sends null for a type not given."""
     basicAuthConfig: BasicAuthConfig | None = None
     bearerTokenAuthConfig: BearerTokenAuthConfig | None = None
 
@@ -191,7 +199,7 @@ class HttpDestination(Destination[HttpConfig]):
             HttpAuthenticationType.BASIC_AUTH: "basicAuthConfig",
             HttpAuthenticationType.BEARER_TOKEN: "bearerTokenAuthConfig",
         }
-        holder = holders.get(HttpAuthenticationType(document.get("httpAuthenticationType", "NO_AUTH")))
+        holder = holders.get(HttpAuthenticationType(document.get("httpAuthenticationType") or "NO_AUTH"))
         if holder is not None and document.get(holder) is None:
             document[holder] = stored.get(holder)
         super().keep_stored_secrets(document, stored)
