@@ -48,11 +48,12 @@ def patchable_fields() -> frozenset[str]:
 
 
 def parse_response_deadline(value: str) -> timedelta:
-    """An ISO-8601 duration, positive and at most ``P7D``."""
+    """An ISO-8601 duration, positive and at most ``P7D``; its letters in either case, as Java's
+    ``Duration.parse`` (SailPoint's) reads them."""
     try:
-        if not value.startswith("P"):
+        if not value.upper().startswith("P"):
             raise ValueError
-        duration = _durations.validate_python(value)
+        duration = _durations.validate_python(value.upper())
     except (ValidationError, ValueError):
         raise InvalidField(
             "responseDeadline", f"'{value}' is not an ISO-8601 duration such as PT1H"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from event_triggers.config import Settings
+from event_triggers.subscriptions import parse_response_deadline
 from tests.conftest import RunningApi
 
 FNF_TRIGGER = "idn:identity-created"
@@ -353,3 +355,9 @@ async def test_validate_filter(api: httpx.AsyncClient) -> None:
     no_filter = await api.post(url, json={"input": {}})
     assert no_filter.status_code == 400
     assert error_text(no_filter).startswith("filter:")
+
+
+@pytest.mark.parametrize(("text", "hours"), [("PT1H", 1), ("pt1h", 1), ("P1dT2h", 26), ("P7D", 168)])
+def test_response_deadline_letters_in_either_case(text: str, hours: int) -> None:
+    """As Java's Duration.parse reads them (SailPoint's clients may send pt1h)."""
+    assert parse_response_deadline(text) == timedelta(hours=hours)
