@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import expect
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from event_triggers.clients import create_client
 from event_triggers.config import Settings
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ, SUBSCRIPTIONS_READ
 from event_triggers.security.secret_box import generate_key
+from event_triggers.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.browser import chromium, chromium_path, log_in
-from tests.conftest import RunningApi
+from tests.conftest import RunningApi, free_port
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
 from tests.subscriber import Reply, Subscriber
 
@@ -142,6 +146,59 @@ async def test_web_ui_in_a_browser_decodes_with_the_session_cookie(
             assert (status, decoded) == (200, {"payloads": [PLAIN]})
             status, _ = await page.evaluate(fetch_decode, [url, encoded, "omit"])
             assert status == 401
+            await context.close()
+
+
+async def test_the_temporal_web_ui_shows_decrypted_payloads_to_a_logged_in_operator(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """The real Web UI (the dev server's) with the codec settings an operator sets in its Codec Server
+    dialog ("Use my browser setting", our /ui/codec, "Include cross-origin credentials"), written to its
+    localStorage keys: once logged in to the Administration UI, the workflow's input shows decrypted."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium): browser test skipped")
+    ui_port = free_port()
+    web_ui = f"http://127.0.0.1:{ui_port}"
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+        ui=True,
+        ui_port=ui_port,
+        dev_server_extra_args=["--ui-disable-news-fetch"],
+    )
+    settings = encrypting_settings(
+        make_settings,
+        sqlite_url,
+        temporal_address=environment.client.service_client.config.target_host,
+        codec_cors_origins=[web_ui],
+    )
+    async with environment, Subscriber() as subscriber, RunningApi(settings) as running:
+        async with await running.client() as api:
+            await create_subscription(api, url=subscriber.url(subscriber.new_path()))
+            [invocation] = await start(api, trigger_id=FNF_TRIGGER, payload=FNF_INPUT)
+            assert (await finished(api, invocation["id"]))["status"] == "COMPLETED"
+        operator = await create_client(
+            store=running.state.store, name="operator", scopes=[INVOCATION_STATUS_READ]
+        )
+        async with chromium(executable) as browser:
+            context = await browser.new_context(base_url=running.base_url)
+            await context.add_init_script(
+                f"""if (location.origin === "{web_ui}") {{
+                    localStorage.setItem("endpoint", JSON.stringify("{running.base_url}/ui/codec"));
+                    localStorage.setItem("includeCredentials", "true");
+                    localStorage.setItem("passAccessToken", "false");
+                    localStorage.setItem("overrideRemoteCodecConfiguration", "true");
+                }}"""
+            )
+            page = await context.new_page()
+            await log_in(page, operator)
+            await page.goto(f"{web_ui}/namespaces/default/workflows/{invocation['id']}")
+            # a line of the workflow's input, which only the codec can show (the event's own fields are
+            # further down its scrolled code view, which renders only the lines in sight)
+            decrypted_line = page.get_by_text(re.compile(r'"trigger_kind":\s*"FIRE_AND_FORGET"'))
+            await expect(decrypted_line.first).to_be_visible(timeout=30_000)
             await context.close()
 
 
