@@ -1,4 +1,4 @@
-"""The ``event-triggers`` console script: dev stack, single processes, cluster setup, API clients."""
+"""The event-triggers console script: dev stack, single processes, cluster setup, API clients."""
 
 from __future__ import annotations
 
@@ -146,13 +146,32 @@ def _run_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator_settings(args: argparse.Namespace) -> Settings:
+    """The worker's settings (``EVENT_TRIGGERS_*``, ``--data-dir``); against ``event-triggers dev`` (no keys
+    in the environment, the key files it generated in the data dir) the dev stack's keys, as its processes
+    read them."""
+    from event_triggers.keys import DEV_SERVER_KEY_FILE
+
+    settings = _settings(args)
+    if not settings.server_key and (settings.data_dir / DEV_SERVER_KEY_FILE).exists():
+        return settings.model_copy(update={"dev_mode": True})
+    return settings
+
+
 def _run_invocations(args: argparse.Namespace) -> int:
+    from event_triggers.keys import MissingKey
     from event_triggers.operator_cli import run_invocations_command
 
+    settings = _operator_settings(args)
     try:
-        asyncio.run(run_invocations_command(get_settings(), args))
+        asyncio.run(run_invocations_command(settings, args))
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except MissingKey as exc:
+        print(
+            f"error: {exc}; against `event-triggers dev`, pass --data-dir with its data dir", file=sys.stderr
+        )
         return 2
     return 0
 
@@ -244,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from event_triggers.operator_cli import add_invocations_parser
 
-    add_invocations_parser(commands).set_defaults(handler=_run_invocations)
+    invocations = add_invocations_parser(commands)
+    invocations.set_defaults(handler=_run_invocations)
+    _add_data_dir(invocations)
     return parser
 
 

@@ -45,6 +45,10 @@ class MissingKey(ValueError):
         )
 
 
+DEV_SERVER_KEY_FILE = "server.key"
+"""The dev stack's generated ``EVENT_TRIGGERS_SERVER_KEY``, in its data dir."""
+
+
 def _dev_key_file(settings: Settings, setting_name: str, file_name: str) -> Path:
     """Where the dev stack keeps its generated key for ``setting_name``; outside dev mode, ``MissingKey``."""
     if not settings.dev_mode:
@@ -104,7 +108,7 @@ def load_server_key(settings: Settings) -> bytes:
     worker that sent the secret must hold the same key."""
     if settings.server_key:
         return parse_hmac_key(settings.server_key, setting_name=SERVER_KEY)
-    path = _dev_key_file(settings, SERVER_KEY, "server.key")
+    path = _dev_key_file(settings, SERVER_KEY, DEV_SERVER_KEY_FILE)
     return read_or_create_private_file(path, lambda: secrets.token_hex(32).encode()).strip()
 
 

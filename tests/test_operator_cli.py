@@ -7,12 +7,14 @@ import json
 import re
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from event_triggers.config import Settings
-from tests.conftest import free_port, wait_until
+from event_triggers.keys import load_server_key
+from tests.conftest import RunningApi, free_port, wait_until
 from tests.invocation_fixtures import FNF_INPUT, FNF_TRIGGER, create_subscription, finished, start
 from tests.subscriber import Reply, Subscriber
 from tests.worker_process import process_environment
@@ -166,4 +168,21 @@ async def test_an_unreachable_temporal_is_an_error_line_not_a_traceback(settings
     code, out, err = await cli(unreachable, "show", "0b9e6a38-0000-4000-8000-000000000000")
     assert code == 2 and out == "", (code, out, err)
     assert err.startswith(f"error: Temporal at {unreachable.temporal_address}: "), err
+    assert "Traceback" not in err
+
+
+async def test_against_the_dev_stack_the_keys_come_from_its_data_dir(
+    running_api: RunningApi, settings: Settings, tmp_path: Path
+) -> None:
+    """No keys in the environment: the key files `event-triggers dev` generated in its data dir serve,
+    as they do its own processes; without them, one error line saying what to pass."""
+    dev_data = tmp_path / "dev-stack"
+    load_server_key(Settings(data_dir=dev_data, dev_mode=True))  # as `event-triggers dev` makes it
+    no_keys = settings.model_copy(update={"server_key": None, "secret_keys": None, "token_signing_key": None})
+    code, out, err = await cli(no_keys, "--data-dir", str(dev_data), "list", "--limit", "1", "--json")
+    assert code == 0, err
+    assert isinstance(json.loads(out), list)
+    code, out, err = await cli(no_keys, "--data-dir", str(tmp_path / "elsewhere"), "list")
+    assert code == 2 and out == "", (code, out, err)
+    assert err.startswith("error: EVENT_TRIGGERS_SERVER_KEY is not set") and "--data-dir" in err, err
     assert "Traceback" not in err
