@@ -163,6 +163,10 @@ def _run_invocations(args: argparse.Namespace) -> int:
     from event_triggers.operator_cli import run_invocations_command
 
     settings = _operator_settings(args)
+    missing = _missing_database(settings)
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(run_invocations_command(settings, args))
     except DomainError as exc:

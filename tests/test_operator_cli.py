@@ -186,3 +186,7 @@ async def test_against_the_dev_stack_the_keys_come_from_its_data_dir(
     assert code == 2 and out == "", (code, out, err)
     assert err.startswith("error: EVENT_TRIGGERS_SERVER_KEY is not set") and "--data-dir" in err, err
     assert "Traceback" not in err
+    no_store = no_keys.model_copy(update={"database_url": None, "data_dir": tmp_path / "no-stack"})
+    code, out, err = await cli(no_store, "list")
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err, (code, out, err)
+    assert not (tmp_path / "no-stack").exists(), "a mistyped data dir is left as it was"
