@@ -211,10 +211,16 @@ _STARTABLE = or_(SubscriptionRow.enabled.is_(True), SubscriptionRow.disabled_rea
 """Subscriptions that events start invocations for: enabled, or paused by an automatic disable."""
 
 
-def _no_such_key(key: str) -> bool:
-    """A key no row can have: a NUL, which PostgreSQL refuses in any text (the query would fail, a 500)
-    and no id or client id this service makes holds."""
-    return "\x00" in key
+_Row = TypeVar("_Row", bound=Base)
+
+
+async def _row_by_key(session: AsyncSession, model: type[_Row], key: str, **options: Any) -> _Row | None:
+    """``session.get`` for a key from a request: one no row can have is None without a query. A NUL is
+    such a key: no id or client id this service makes holds one, and PostgreSQL refuses it in any text
+    (the query would fail, a 500)."""
+    if "\x00" in key:
+        return None
+    return await session.get(model, key, **options)
 
 
 _Params = ParamSpec("_Params")
@@ -315,10 +321,8 @@ class Store:
     async def replace_subscription(self, *, subscription_id: str, fields: SubscriptionFields) -> Subscription:
         """Replace what clients set; the signing secrets stay as they are. Enabling a disabled
         subscription clears why it was disabled and starts its failure count afresh."""
-        if _no_such_key(subscription_id):
-            raise KeyError(subscription_id)
         async with self._sessions.begin() as session:
-            row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
+            row = await _row_by_key(session, SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
                 raise KeyError(subscription_id)
             signing = self._from_row(row).signingSecrets
@@ -337,10 +341,8 @@ class Store:
     ) -> Subscription | None:
         """Make ``new_secret`` current; the previous one signs too until ``now + grace`` (at most
         ``MAX_OLD_SIGNING_SECRETS`` old ones, the newest)."""
-        if _no_such_key(subscription_id):
-            return None
         async with self._sessions.begin() as session:
-            row = await session.get(SubscriptionRow, subscription_id, with_for_update=True)
+            row = await _row_by_key(session, SubscriptionRow, subscription_id, with_for_update=True)
             if row is None:
                 return None
             subscription = self._from_row(row)
@@ -359,10 +361,8 @@ class Store:
 
     @_completes_when_cancelled
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
-        if _no_such_key(subscription_id):
-            return None
         async with self._sessions() as session:
-            row = await session.get(SubscriptionRow, subscription_id)
+            row = await _row_by_key(session, SubscriptionRow, subscription_id)
             return self._from_row(row) if row else None
 
     @_completes_when_cancelled
@@ -494,10 +494,8 @@ class Store:
 
     @_completes_when_cancelled
     async def delete_subscription(self, subscription_id: str) -> bool:
-        if _no_such_key(subscription_id):
-            return False
         async with self._sessions.begin() as session:
-            row = await session.get(SubscriptionRow, subscription_id)
+            row = await _row_by_key(session, SubscriptionRow, subscription_id)
             if row is None:
                 return False
             await session.delete(row)
@@ -573,15 +571,13 @@ class Store:
 
     @_completes_when_cancelled
     async def get_client(self, client_id: str) -> ApiClientRow | None:
-        if _no_such_key(client_id):
-            return None
         async with self._sessions() as session:
-            return await session.get(ApiClientRow, client_id)
+            return await _row_by_key(session, ApiClientRow, client_id)
 
     @_completes_when_cancelled
     async def replace_client_secret_hash(self, *, client_id: str, secret_hash: str) -> None:
         async with self._sessions.begin() as session:
-            row = await session.get(ApiClientRow, client_id)
+            row = await _row_by_key(session, ApiClientRow, client_id)
             if row is not None:
                 row.secret_hash = secret_hash
 
@@ -592,10 +588,8 @@ class Store:
 
     @_completes_when_cancelled
     async def delete_client(self, client_id: str) -> bool:
-        if _no_such_key(client_id):
-            return False
         async with self._sessions.begin() as session:
-            row = await session.get(ApiClientRow, client_id)
+            row = await _row_by_key(session, ApiClientRow, client_id)
             if row is None:
                 return False
             await session.delete(row)

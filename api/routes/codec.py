@@ -15,22 +15,20 @@ from fastapi import APIRouter, Depends, Request
 
 from api.deps import ReadInvocationStatus, StateDep
 from api.openapi import AUTHENTICATED, WITH_BODY, error_responses
-from api.ui.session import SessionDep
-from event_triggers.errors import Forbidden, NotFound
+from api.ui.session import SessionDep, check_origin
+from event_triggers.errors import NotFound
 from event_triggers.security.client_credentials import INVOCATION_STATUS_READ
 from event_triggers.security.payload_codec import codec_endpoint_transform
 from event_triggers.temporal import payload_codec
 
 
 async def web_ui_session(request: Request, state: StateDep, session: SessionDep) -> None:
-    """A logged-in session allowed to read invocations, called from this origin or a Web UI origin.
+    """A logged-in session allowed to read invocations, called from this origin or a Web UI origin
+    (``EVENT_TRIGGERS_CODEC_CORS_ORIGINS``).
 
     CORS already keeps other origins from reading the answer; refusing them here as well means a page
     elsewhere cannot even make the API decrypt on its behalf."""
-    origin = request.headers.get("origin")
-    own_origin = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin != own_origin and origin not in state.settings.codec_cors_origins:
-        raise Forbidden(f"origin {origin} is not in EVENT_TRIGGERS_CODEC_CORS_ORIGINS")
+    check_origin(request, also_allowed=state.settings.codec_cors_origins)
     session.require(INVOCATION_STATUS_READ)
 
 

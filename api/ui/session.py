@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -43,11 +44,12 @@ def csrf_token(*, signing_key: bytes, session_token: str) -> str:
     return hmac.new(signing_key, b"csrf\0" + session_token.encode(), hashlib.sha256).hexdigest()
 
 
-def check_origin(request: Request) -> None:
-    """Refuse a state-changing request that a browser says comes from another origin."""
+def check_origin(request: Request, *, also_allowed: Collection[str] = ()) -> None:
+    """Refuse a request that a browser says comes from another origin than this one or ``also_allowed``."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise Forbidden("cross-origin request refused")
+    own_origin = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own_origin and origin not in also_allowed:
+        raise Forbidden(f"cross-origin request refused: {origin} is not an allowed origin")
 
 
 @dataclass(frozen=True)
